@@ -1,0 +1,64 @@
+"""Store a course notebook the way the repository keeps it: executed once, outputs kept only where nbval
+compares them.
+
+    python -m course_lib.authoring notebooks/01_activations.ipynb [more.ipynb ...]
+
+Each notebook is run top to bottom in its own folder (as nbval runs it). A cell whose source contains
+``# NBVAL_CHECK_OUTPUT`` keeps its output — only deterministic text belongs there; every other output,
+every execution count and the saved widget state are dropped, so diffs stay readable. The run time of
+each notebook is printed: the course's budget is 60 s per notebook on 2 cores.
+"""
+
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+CHECKED_MARK = "# NBVAL_CHECK_OUTPUT"
+TIME_BUDGET_SECONDS = 60
+
+
+def strip(notebook):
+    """Remove outputs nbval does not compare, execution counts and saved widget state (in place)."""
+    notebook.metadata.pop("widgets", None)
+    for cell in notebook.cells:
+        cell.metadata.pop("execution", None)
+        if cell.cell_type != "code":
+            continue
+        cell.execution_count = None
+        if CHECKED_MARK in cell.source:
+            for output in cell.outputs:
+                if "execution_count" in output:
+                    output.execution_count = None
+        else:
+            cell.outputs = []
+    return notebook
+
+
+def store(path):
+    """Execute the notebook at ``path``, strip it, write it back; return the run time in seconds."""
+    path = Path(path)
+    notebook = nbformat.read(path, as_version=4)
+    started = time.perf_counter()
+    NotebookClient(notebook, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    seconds = time.perf_counter() - started
+    nbformat.write(strip(notebook), path)
+    return seconds
+
+
+def main(paths):
+    if not paths:
+        print(__doc__.strip())
+        return 2
+    for path in paths:
+        seconds = store(path)
+        warning = f"  (over the {TIME_BUDGET_SECONDS} s budget)" if seconds > TIME_BUDGET_SECONDS else ""
+        print(f"{path}: {seconds:.1f} s{warning}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

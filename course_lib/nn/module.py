@@ -1,0 +1,237 @@
+"""Module and Parameter: the two classes every layer of the course is built on.
+
+A module computes ``output = forward(input)`` and, later, ``grad_input = backward(grad_output)``.
+Nothing is recorded automatically: a forward that will need its input again in backward saves it
+with ``self.save_for_backward(...)`` and backward gets it back with ``self.saved_for_backward()``.
+
+Saved values live on a per-module stack, one entry per forward call. A module used twice in one
+forward pass (``y = layer(layer(x))``) therefore keeps both inputs, and the two backward calls,
+made in reverse order, each get the input of their own forward call.
+"""
+
+from collections import OrderedDict
+from contextlib import contextmanager
+
+import torch
+
+_saving_enabled = True
+
+
+@contextmanager
+def no_grad():
+    """Run forward passes that will never be followed by backward (evaluation, plotting).
+
+    Inside the block nothing is saved for backward, so evaluating a model in a loop does not keep
+    every input alive; calling backward for such a pass raises an error.
+    """
+    global _saving_enabled
+    previous, _saving_enabled = _saving_enabled, False
+    try:
+        yield
+    finally:
+        _saving_enabled = previous
+
+
+class Parameter:
+    """A trainable tensor and the gradient accumulated for it.
+
+    ``data`` holds the value; ``grad`` (same shape and dtype) starts at zero, is *added to* by every
+    backward call, and is reset by ``zero_grad``.
+    """
+
+    def __init__(self, data):
+        if not isinstance(data, torch.Tensor):
+            raise TypeError(f"Parameter expects a torch.Tensor, got {type(data).__name__}.")
+        self.data = data.detach()
+        self.grad = torch.zeros_like(self.data)
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def zero_grad(self):
+        self.grad.zero_()
+
+    def to(self, dtype):
+        self.data = self.data.to(dtype)
+        self.grad = self.grad.to(dtype)
+        return self
+
+    def __repr__(self):
+        return f"Parameter(shape={tuple(self.shape)}, dtype={self.dtype})"
+
+
+class Module:
+    """Base class of every layer, loss and container.
+
+    Subclasses implement ``forward(input)`` and ``backward(grad_output) -> grad_input``. Attributes
+    that are Parameters or Modules are found automatically by ``parameters()``, ``state_dict()``,
+    ``zero_grad()`` and ``to()``, as in torch.nn.Module.
+    """
+
+    def __call__(self, *inputs):
+        # Student code never needs autograd; turning it off also catches tensors that carry a graph.
+        with torch.no_grad():
+            return self.forward(*inputs)
+
+    def forward(self, *inputs):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward().")
+
+    def backward(self, grad_output):
+        raise NotImplementedError(f"{type(self).__name__} does not define backward().")
+
+    # --- saving what backward needs --------------------------------------------------------
+
+    def save_for_backward(self, *values):
+        """Push the values this forward call's backward will need (one stack entry per call)."""
+        if _saving_enabled:
+            self.__dict__.setdefault("_saved", []).append(values)
+
+    def saved_for_backward(self):
+        """Pop the values saved by the most recent forward call that has not had its backward yet."""
+        saved = self.__dict__.get("_saved")
+        if not saved:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward was called without a matching forward: every "
+                "backward call needs its own earlier forward call (and none inside nn.no_grad()). "
+                "Run the forward pass again, then call backward once per forward call, in reverse order."
+            )
+        values = saved.pop()
+        return values[0] if len(values) == 1 else values
+
+    def clear_saved(self):
+        """Forget every pending forward call of this module and its children."""
+        for module in self.modules():
+            module.__dict__.pop("_saved", None)
+
+    # --- children and parameters -----------------------------------------------------------
+
+    def named_children(self):
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+
+    def children(self):
+        return (module for _, module in self.named_children())
+
+    def modules(self):
+        """This module and every module inside it, each once."""
+        seen = set()
+        stack = [self]
+        while stack:
+            module = stack.pop(0)
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield module
+            stack.extend(module.children())
+
+    def named_parameters(self, prefix=""):
+        """(name, Parameter) pairs in definition order, with torch's dotted names; shared ones once."""
+        seen = set()
+        for name, parameter in self._all_named_parameters(prefix):
+            if id(parameter) not in seen:
+                seen.add(id(parameter))
+                yield name, parameter
+
+    def _all_named_parameters(self, prefix):
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                yield prefix + name, value
+        for name, child in self.named_children():
+            yield from child._all_named_parameters(f"{prefix}{name}.")
+
+    def parameters(self):
+        return [parameter for _, parameter in self.named_parameters()]
+
+    def zero_grad(self):
+        for parameter in self.parameters():
+            parameter.zero_grad()
+
+    def to(self, dtype):
+        """Convert every parameter (and its gradient) to ``dtype``; returns self, like torch."""
+        if not isinstance(dtype, torch.dtype):
+            raise TypeError(f"to() expects a torch dtype such as torch.float64, got {dtype!r}.")
+        for parameter in self.parameters():
+            parameter.to(dtype)
+        self.clear_saved()
+        return self
+
+    def double(self):
+        return self.to(torch.float64)
+
+    def float(self):
+        return self.to(torch.float32)
+
+    # --- saving and loading weights --------------------------------------------------------
+
+    def state_dict(self):
+        """Parameter values by torch's names; torch.nn twins of course_lib models accept it."""
+        return OrderedDict((name, p.data.clone()) for name, p in self.named_parameters())
+
+    def load_state_dict(self, state_dict):
+        """Copy values in place (from a course_lib or a torch state dict with the same names)."""
+        own = dict(self.named_parameters())
+        missing = sorted(set(own) - set(state_dict))
+        unexpected = sorted(set(state_dict) - set(own))
+        if missing or unexpected:
+            raise KeyError(
+                f"load_state_dict: names do not match {type(self).__name__}'s parameters "
+                f"(missing: {missing or 'none'}; unexpected: {unexpected or 'none'}). "
+                f"Expected exactly: {sorted(own)}."
+            )
+        for name, parameter in own.items():
+            value = state_dict[name]
+            if tuple(value.shape) != tuple(parameter.shape):
+                raise ValueError(
+                    f"load_state_dict: {name} has shape {tuple(value.shape)}, "
+                    f"but {type(self).__name__} expects {tuple(parameter.shape)}."
+                )
+            parameter.data.copy_(value.detach())
+
+    # --- printing --------------------------------------------------------------------------
+
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        children = list(self.named_children())
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, child in children:
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def check_input(module, input, expected_layout, channels=None):
+    """Raise a clear error unless ``input`` is a floating tensor laid out as ``expected_layout``.
+
+    ``expected_layout`` names the dimensions, e.g. ``"(N, C, H, W)"``; ``channels`` is the size
+    dimension 1 must have, if fixed. Example message: ``Conv2d(3, 8, ...) expects input (N, 3, H, W),
+    got (3, 32, 32)``.
+    """
+    dims = [d.strip() for d in expected_layout.strip("()").split(",")]
+    if channels is not None:
+        dims[1] = str(channels)
+    wanted = f"({', '.join(dims)})"
+    if not isinstance(input, torch.Tensor):
+        raise TypeError(f"{module!r} expects a torch.Tensor {wanted}, got {type(input).__name__}.")
+    if not input.is_floating_point():
+        raise TypeError(
+            f"{module!r} expects a floating-point tensor {wanted}, got dtype {input.dtype}; "
+            "convert it with .float() or .double()."
+        )
+    if input.dim() != len(dims) or (channels is not None and input.shape[1] != channels):
+        raise ValueError(f"{module!r} expects input {wanted}, got {tuple(input.shape)}.")
+
+
+def uniform_parameter(shape, bound):
+    """A Parameter drawn from U(-bound, bound), the way torch.nn initialises its layers by default."""
+    return Parameter(torch.empty(shape).uniform_(-bound, bound))
