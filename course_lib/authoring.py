@@ -7,6 +7,9 @@ Each notebook is run top to bottom in its own folder (as nbval runs it). A cell 
 ``# NBVAL_CHECK_OUTPUT`` keeps its output — only deterministic text belongs there; every other output,
 every execution count and the saved widget state are dropped, so diffs stay readable. The run time of
 each notebook is printed: the course's budget is 60 s per notebook on 2 cores.
+
+Checked cells are numbered 1, 2, 3... in order: nbval refuses a cell that has outputs but no
+execution count ("unrun reference cell has outputs"), and small consecutive numbers keep diffs quiet.
 """
 
 import sys
@@ -21,18 +24,21 @@ TIME_BUDGET_SECONDS = 60
 
 
 def strip(notebook):
-    """Remove outputs nbval does not compare, execution counts and saved widget state (in place)."""
+    """Remove outputs nbval does not compare and saved widget state; renumber checked cells (in place)."""
     notebook.metadata.pop("widgets", None)
+    checked = 0
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
             continue
-        cell.execution_count = None
         if CHECKED_MARK in cell.source:
+            checked += 1
+            cell.execution_count = checked
             for output in cell.outputs:
                 if "execution_count" in output:
-                    output.execution_count = None
+                    output.execution_count = checked
         else:
+            cell.execution_count = None
             cell.outputs = []
     return notebook
 

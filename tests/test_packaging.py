@@ -36,3 +36,15 @@ def test_torch_is_pinned_exactly_in_both():
     # A looser torch requirement pulls gigabytes of CUDA packages on a fresh machine.
     assert "torch==2.13.0" in pyproject_requirements()
     assert "torch==2.13.0" in environment_requirements()
+
+
+def readme_test_command():
+    """The command in the README's "Running the tests" section."""
+    section = (ROOT / "README.md").read_text().split("## Running the tests", 1)[1]
+    return re.search(r"```bash\n(.+?)\n```", section, re.S).group(1).strip()
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    commands = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+                if line.strip() and not line.lstrip().startswith("#")]
+    assert commands[-1] == readme_test_command()

@@ -170,12 +170,15 @@ class Module:
     # --- saving and loading weights --------------------------------------------------------
 
     def state_dict(self):
-        """Parameter values by torch's names; torch.nn twins of course_lib models accept it."""
-        return OrderedDict((name, p.data.clone()) for name, p in self.named_parameters())
+        """Parameter values by torch's names; torch.nn twins of course_lib models accept it.
+
+        As in torch, a parameter shared by two children appears under each of its names.
+        """
+        return OrderedDict((name, p.data.clone()) for name, p in self._all_named_parameters(""))
 
     def load_state_dict(self, state_dict):
         """Copy values in place (from a course_lib or a torch state dict with the same names)."""
-        own = dict(self.named_parameters())
+        own = dict(self._all_named_parameters(""))
         missing = sorted(set(own) - set(state_dict))
         unexpected = sorted(set(state_dict) - set(own))
         if missing or unexpected:
@@ -213,9 +216,10 @@ class Module:
 def check_input(module, input, expected_layout, channels=None):
     """Raise a clear error unless ``input`` is a floating tensor laid out as ``expected_layout``.
 
-    ``expected_layout`` names the dimensions, e.g. ``"(N, C, H, W)"``; ``channels`` is the size
-    dimension 1 must have, if fixed. Example message: ``Conv2d(3, 8, ...) expects input (N, 3, H, W),
-    got (3, 32, 32)``.
+    ``expected_layout`` names the dimensions, e.g. ``"(N, C, H, W)"``; a leading ``*`` stands for any
+    number of dimensions and a number for a size that dimension must have (``"(*, 4)"``). ``channels``
+    is the size dimension 1 must have, if fixed. Example message: ``Conv2d(3, 8, ...) expects input
+    (N, 3, H, W), got (3, 32, 32)``.
     """
     dims = [d.strip() for d in expected_layout.strip("()").split(",")]
     if channels is not None:
@@ -228,7 +232,12 @@ def check_input(module, input, expected_layout, channels=None):
             f"{module!r} expects a floating-point tensor {wanted}, got dtype {input.dtype}; "
             "convert it with .float() or .double()."
         )
-    if input.dim() != len(dims) or (channels is not None and input.shape[1] != channels):
+    any_leading = dims[0] == "*"
+    named = dims[1:] if any_leading else dims
+    rank_ok = input.dim() >= len(named) if any_leading else input.dim() == len(named)
+    sizes_ok = all(not name.isdigit() or int(name) == size
+                   for name, size in zip(reversed(named), reversed(input.shape)))
+    if not (rank_ok and sizes_ok):
         raise ValueError(f"{module!r} expects input {wanted}, got {tuple(input.shape)}.")
 
 

@@ -1,0 +1,92 @@
+"""The ``course-lib`` command (also ``python -m course_lib``).
+
+    course-lib check          every exercise: pass / fail / not started, by notebook, with points
+    course-lib check ID       one exercise's full report (or an id prefix: "relu", "init")
+    course-lib release OUT    (instructors) write the student edition to OUT [--force] [--source DIR]
+
+Each subcommand is a function ``add_<name>_command(subcommands)`` that adds its parser and sets
+``run`` (a function of the parsed arguments returning the exit code); list it in ``COMMANDS``.
+"""
+
+import argparse
+import importlib.util
+import sys
+from functools import partial
+
+
+def add_check_command(subcommands):
+    parser = subcommands.add_parser(
+        "check", help="check your exercises against PyTorch autograd",
+        description="Without ID: the status of every exercise (pass / fail / not started) and your points. "
+                    "With ID: that exercise's full report, tensor by tensor.")
+    parser.add_argument("id", nargs="?", metavar="ID",
+                        help='an exercise id such as "conv2d.backward", or a prefix such as "relu"')
+    parser.set_defaults(run=run_check)
+
+
+def run_check(arguments):
+    from course_lib import exercises
+    from course_lib.check import check_exercise, progress
+
+    if arguments.id is None:
+        print(progress())
+        return 0
+    try:
+        exercises.select(arguments.id)
+    except KeyError as error:
+        print(f"course-lib check: {error.args[0]}", file=sys.stderr)
+        return 2
+    print(check_exercise(arguments.id))
+    return 0
+
+
+def add_release_command(subcommands):
+    parser = subcommands.add_parser(
+        "release", help="write the student edition (instructors)",
+        description="Write the student edition of this repository to OUT: solutions replaced by stubs, notebooks "
+                    "without outputs or instructor-only cells, no tests or grader. OUT must be absent or empty.")
+    parser.add_argument("out", metavar="OUT", help="the folder to write")
+    parser.add_argument("--force", action="store_true", help="replace OUT even if it is not empty")
+    parser.add_argument("--source", metavar="DIR", help="the instructor edition to release (default: this one)")
+    parser.set_defaults(run=run_release)
+
+
+def run_release(arguments):
+    from course_lib.release import main
+
+    return main(arguments.out, arguments.source, arguments.force)
+
+
+def add_instructors_only_command(name, subcommands):
+    """In the student edition, which leaves the instructors' tools out: a command that says so."""
+    # No prefix characters: every argument, "--help" included, is taken and ignored.
+    parser = subcommands.add_parser(name, help="(instructors only)", prefix_chars="\0", add_help=False)
+    parser.add_argument("ignored", nargs="*")
+    parser.set_defaults(run=lambda arguments: instructors_only(name))
+
+
+def instructors_only(name):
+    print(f"course-lib {name} is for instructors: it is not part of the student edition. "
+          "Use course-lib check to check your exercises.", file=sys.stderr)
+    return 2
+
+
+COMMANDS = (add_check_command,)
+if importlib.util.find_spec("course_lib.grading"):  # the grader is left out of the student edition
+    from course_lib.grading.command import add_grade_command
+
+    COMMANDS += (add_grade_command,)
+else:
+    COMMANDS += (partial(add_instructors_only_command, "grade"),)
+# So is the release tool; importing it only when it runs keeps the other commands quick.
+COMMANDS += (add_release_command if importlib.util.find_spec("course_lib.release")
+             else partial(add_instructors_only_command, "release"),)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="course-lib", description="Backprop by Hand: the course's command line.")
+    subcommands = parser.add_subparsers(metavar="COMMAND", required=True)
+    for add_command in COMMANDS:
+        add_command(subcommands)
+    arguments = parser.parse_args(argv)
+    return arguments.run(arguments)

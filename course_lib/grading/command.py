@@ -1,0 +1,60 @@
+"""``course-lib grade``: the grader's subcommand (see course_lib/grading/__init__.py for the details)."""
+
+import argparse
+import sys
+
+
+def add_grade_command(subcommands):
+    parser = subcommands.add_parser(
+        "grade", help="grade a folder of submissions (instructors)",
+        description="Run every submission in its own sandboxed process, compare with PyTorch autograd, and "
+                    "write a gradebook CSV and one feedback file per student. Points are all or nothing per "
+                    "exercise: every visible and hidden case must match.")
+    parser.add_argument("submissions", metavar="SUBMISSIONS",
+                        help="folder with one entry per student, named by the student id: a folder or a .zip "
+                             "holding course_lib/ (at the top or one folder down)")
+    parser.add_argument("--out", required=True, metavar="CSV", help="the gradebook to write (or resume)")
+    parser.add_argument("--feedback", required=True, metavar="DIR", help="folder for <student>.md and .html")
+    parser.add_argument("--jobs", type=positive_int, default=2, metavar="N", help="submissions graded at once (2)")
+    parser.add_argument("--timeout", type=positive_float, default=60.0, metavar="SECONDS",
+                        help="wall-time limit of one submission's process (60)")
+    parser.add_argument("--seed", type=int, default=0, metavar="K",
+                        help="seed of the hidden cases: the same seed gives the same grades (0)")
+    parser.add_argument("--restart", action="store_true",
+                        help="grade everyone again instead of resuming after the students already in --out")
+    parser.set_defaults(run=run_grade)
+
+
+def positive_int(text):
+    return positive(text, int)
+
+
+def positive_float(text):
+    return positive(text, float)
+
+
+def positive(text, kind):
+    try:
+        value = kind(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def run_grade(arguments):
+    from course_lib.grading import grade
+
+    try:
+        summary = grade(arguments.submissions, arguments.out, arguments.feedback, jobs=arguments.jobs,
+                        timeout=arguments.timeout, seed=arguments.seed, restart=arguments.restart)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"course-lib grade: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ncourse-lib grade: interrupted; run the same command again to resume ({arguments.out} keeps "
+              "every student graded so far).", file=sys.stderr)
+        return 130
+    print(summary)
+    return 0

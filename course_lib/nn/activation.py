@@ -1,0 +1,122 @@
+"""Elementwise activations: ReLU, LeakyReLU, Sigmoid, Tanh (as in torch.nn).
+
+Each works on a tensor of any shape (*) and returns one of the same shape. Backward multiplies
+``grad_output`` by the activation's derivative at each element, so forward saves whatever that
+derivative needs: the input for the piecewise-linear ones, the output for Sigmoid and Tanh.
+"""
+
+import torch
+
+from course_lib.nn.module import Module, check_input
+
+
+class ReLU(Module):
+    """ReLU(x) = max(0, x), elementwise. Its derivative at exactly 0 is taken to be 0, as in torch."""
+
+    def forward(self, input):
+        """
+        input: (*) any shape
+        returns output: (*) same shape as input
+        """
+        check_input(self, input, "(*)")
+        ### BEGIN SOLUTION
+        self.save_for_backward(input)
+        return input.clamp(min=0)
+        ### END SOLUTION
+
+    def backward(self, grad_output):
+        """
+        grad_output: (*) d loss / d output, shape of this call's input
+        returns grad_input: (*) d loss / d input, same shape
+        """
+        ### BEGIN SOLUTION
+        input = self.saved_for_backward()
+        return grad_output * (input > 0)
+        ### END SOLUTION
+
+
+class LeakyReLU(Module):
+    """LeakyReLU(x) = x for x > 0, negative_slope * x otherwise, elementwise."""
+
+    def __init__(self, negative_slope=0.01):
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)):
+            raise TypeError(f"LeakyReLU expects a number as negative_slope, got {negative_slope!r}.")
+        self.negative_slope = negative_slope
+
+    def forward(self, input):
+        """
+        input: (*) any shape
+        returns output: (*) same shape as input
+        """
+        check_input(self, input, "(*)")
+        ### BEGIN SOLUTION
+        self.save_for_backward(input)
+        return torch.where(input > 0, input, self.negative_slope * input)
+        ### END SOLUTION
+
+    def backward(self, grad_output):
+        """
+        grad_output: (*) d loss / d output, shape of this call's input
+        returns grad_input: (*) d loss / d input, same shape
+        """
+        ### BEGIN SOLUTION
+        input = self.saved_for_backward()
+        return torch.where(input > 0, grad_output, self.negative_slope * grad_output)
+        ### END SOLUTION
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class Sigmoid(Module):
+    """Sigmoid(x) = 1 / (1 + exp(-x)), elementwise; its derivative is s * (1 - s) with s = Sigmoid(x)."""
+
+    def forward(self, input):
+        """
+        input: (*) any shape
+        returns output: (*) same shape as input, values in [0, 1]
+        """
+        check_input(self, input, "(*)")
+        ### BEGIN SOLUTION
+        # exp of a large positive number overflows; exp(-|x|) lies in (0, 1] for every x.
+        small = torch.exp(-input.abs())
+        output = torch.where(input >= 0, 1 / (1 + small), small / (1 + small))
+        self.save_for_backward(output)
+        return output
+        ### END SOLUTION
+
+    def backward(self, grad_output):
+        """
+        grad_output: (*) d loss / d output, shape of this call's input
+        returns grad_input: (*) d loss / d input, same shape
+        """
+        ### BEGIN SOLUTION
+        output = self.saved_for_backward()
+        return grad_output * output * (1 - output)
+        ### END SOLUTION
+
+
+class Tanh(Module):
+    """Tanh(x), elementwise; its derivative is 1 - y**2 with y = Tanh(x)."""
+
+    def forward(self, input):
+        """
+        input: (*) any shape
+        returns output: (*) same shape as input, values in [-1, 1]
+        """
+        check_input(self, input, "(*)")
+        ### BEGIN SOLUTION
+        output = torch.tanh(input)
+        self.save_for_backward(output)
+        return output
+        ### END SOLUTION
+
+    def backward(self, grad_output):
+        """
+        grad_output: (*) d loss / d output, shape of this call's input
+        returns grad_input: (*) d loss / d input, same shape
+        """
+        ### BEGIN SOLUTION
+        output = self.saved_for_backward()
+        return grad_output * (1 - output**2)
+        ### END SOLUTION
