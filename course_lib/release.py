@@ -11,7 +11,8 @@ Writes to OUT the edition students get from this repository (the folder holding 
   (``course_lib/exercises.py``). Everything outside the markers stays: signatures, docstrings, checks.
 - ``notebooks/``: marked regions in code cells stubbed alike; outputs and execution counts cleared;
   cells tagged ``instructor-only`` dropped.
-- ``pyproject.toml`` (without test paths the edition lacks), ``environment.yml`` and a student README.
+- ``pyproject.toml`` (without test paths the edition lacks), ``environment.yml``, ``conftest.py`` (one
+  torch thread per notebook kernel under pytest) and a student README.
 
 Nothing else is copied (an allowlist, so nothing kept beside the course, such as submissions, can
 leak): no tests, benchmarks, CI, CONTRIBUTING.md, no grader (``course_lib/grading/``), not this
@@ -46,7 +47,7 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 INSTRUCTOR_ONLY_TAG = "instructor-only"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
-KEPT = ("course_lib", "notebooks", "pyproject.toml", "environment.yml")
+KEPT = ("course_lib", "notebooks", "pyproject.toml", "environment.yml", "conftest.py")
 LEFT_OUT = ("course_lib/grading", "course_lib/release.py")
 CACHES = ("__pycache__", ".ipynb_checkpoints", ".git", ".pytest_cache", "*.egg-info", "*.pyc")
 

@@ -85,6 +85,19 @@ class MSEWithoutTwo(nn.MSELoss):
         return super().backward(grad_output) / 2
 
 
+class MSESummedError(nn.MSELoss):
+    """Seed 001's derivative: one number, the sum of the per-element gradients, for every element."""
+
+    def backward(self, grad_output=1.0):
+        right = super().backward(grad_output)
+        return right.sum() * torch.ones_like(right)
+
+
+class MSESummedErrorOneNumber(nn.MSELoss):
+    def backward(self, grad_output=1.0):
+        return super().backward(grad_output).sum()
+
+
 class MSEMeanNotDivided(nn.MSELoss):
     def backward(self, grad_output=1.0):
         return 2 * self.saved_for_backward() * grad_output
@@ -202,6 +215,8 @@ class SGDWeightDecayWrongSign(optim.SGD):
     ("sigmoid.backward", "nn.Sigmoid", SigmoidAtOutput, "derivative taken at the output"),
     ("relu.backward", "nn.ReLU", ReLUWithAttribute, "input stored in an attribute"),
     ("mse_loss.backward", "nn.MSELoss", MSEWithoutTwo, "off by a constant factor"),
+    ("mse_loss.backward", "nn.MSELoss", MSESummedError, "summed over the elements"),
+    ("mse_loss.backward", "nn.MSELoss", MSESummedErrorOneNumber, "summed over the elements"),
     ("linear.backward", "nn.Linear", LinearWithoutBiasGrad, "bias gradient missing"),
     ("linear.backward", "nn.Linear", LinearOverwritingGrads, "gradient overwritten instead of accumulated"),
     ("linear.backward", "nn.Linear", LinearTransposedWeightGrad, "transposed"),

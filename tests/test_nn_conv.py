@@ -1,17 +1,15 @@
 """unfold, fold, Conv2d, ConvTranspose2d and Upsample against torch (autograd in float64), torch's
 default init, and the misuse errors."""
 
-import functools
 import re
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from autograd_twins import assert_close, check_against_autograd, twins
 from course_lib.nn.conv import Conv2d, ConvTranspose2d, Upsample, fold, unfold
 from course_lib.nn.module import no_grad
-
-assert_close = functools.partial(torch.testing.assert_close, rtol=1e-7, atol=1e-12)
 
 
 def randn(*shape, dtype=torch.float64):
@@ -51,27 +49,6 @@ def test_unfold_and_fold_keep_float32():
     assert columns.dtype == output.dtype == torch.float32
     torch.testing.assert_close(columns, F.unfold(x, 3, padding=1))
     torch.testing.assert_close(output, F.fold(columns, (6, 5), 3, padding=1))
-
-
-def twins(our_class, torch_class, *args, **kwargs):
-    """A course_lib layer and its torch.nn twin with the same float64 parameters."""
-    ours = our_class(*args, **kwargs).double()
-    theirs = torch_class(*args, **kwargs).double()
-    theirs.load_state_dict(ours.state_dict())
-    return ours, theirs
-
-
-def check_against_autograd(ours, theirs, x):
-    """One forward and backward of both layers on x: output, grad input and parameter grads agree."""
-    x_ref = x.clone().requires_grad_()
-    expected = theirs(x_ref)
-    grad_output = torch.randn_like(expected)
-    expected.backward(grad_output)
-
-    assert_close(ours(x), expected.detach())
-    assert_close(ours.backward(grad_output), x_ref.grad)
-    for (name, ours_param), (_, theirs_param) in zip(ours.named_parameters(), theirs.named_parameters()):
-        assert_close(ours_param.grad, theirs_param.grad, msg=f"gradient of {name}")
 
 
 # (in, out, kernel_size, stride, padding, dilation, bias, (N, H, W))

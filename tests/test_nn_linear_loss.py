@@ -1,13 +1,12 @@
 """Linear and MSELoss against torch autograd in float64, torch's default init, and the misuse errors."""
 
-import functools
 
 import pytest
 import torch
 
+from autograd_twins import assert_close, check_against_autograd, twins
 from course_lib import nn
 
-assert_close = functools.partial(torch.testing.assert_close, rtol=1e-7, atol=1e-12)
 
 # (in_features, out_features, bias, input shape): batch 1, 1-d, 2-d, 4-d inputs.
 LINEAR_CASES = [
@@ -24,26 +23,13 @@ LINEAR_CASES = [
 def linear_twins(in_features, out_features, bias, seed=0):
     """A course_lib Linear and a torch.nn.Linear with the same float64 weights."""
     torch.manual_seed(seed)
-    ours = nn.Linear(in_features, out_features, bias=bias).double()
-    theirs = torch.nn.Linear(in_features, out_features, bias=bias).double()
-    theirs.load_state_dict(ours.state_dict())
-    return ours, theirs
+    return twins(nn.Linear, torch.nn.Linear, in_features, out_features, bias=bias)
 
 
 @pytest.mark.parametrize("in_features, out_features, bias, shape", LINEAR_CASES, ids=str)
 def test_linear_matches_autograd_in_float64(in_features, out_features, bias, shape):
     ours, theirs = linear_twins(in_features, out_features, bias)
-    x = torch.randn(shape, dtype=torch.float64)
-    x_ref = x.clone().requires_grad_()
-    expected = theirs(x_ref)
-    grad_output = torch.randn_like(expected)
-    expected.backward(grad_output)
-
-    assert_close(ours(x), expected.detach())
-    assert_close(ours.backward(grad_output), x_ref.grad)
-    assert_close(ours.weight.grad, theirs.weight.grad)
-    if bias:
-        assert_close(ours.bias.grad, theirs.bias.grad)
+    check_against_autograd(ours, theirs, torch.randn(shape, dtype=torch.float64))
 
 
 def test_linear_backward_adds_to_the_parameter_gradients():

@@ -1,13 +1,12 @@
 """SGD and Adam against torch.optim over 25 steps in float64, and the optimiser's misuse errors."""
 
-import functools
 
 import pytest
 import torch
 
+from autograd_twins import assert_close
 from course_lib import nn, optim
 
-assert_close = functools.partial(torch.testing.assert_close, rtol=1e-7, atol=1e-12)
 STEPS = 25
 
 

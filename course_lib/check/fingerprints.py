@@ -182,6 +182,18 @@ def shifted(evidence):
     return None
 
 
+def summed_over_elements(evidence):
+    """Every element (or the single number returned) equals the sum of the expected elements."""
+    actual, expected = evidence.actual, evidence.expected
+    if expected.numel() < 2 or not expected.any():
+        return None
+    total = expected.sum()
+    if not evidence.close(actual.reshape(-1), total.expand(actual.numel())):
+        return None
+    return "one number, the sum of torch's elements" if actual.numel() == 1 else \
+        "every element equals the sum of torch's elements"
+
+
 def overlap(size, shift):
     """Slices of the result and of the expected tensor that line up for result[i] = expected[i + shift]."""
     if shift >= 0:
@@ -196,6 +208,10 @@ VALUE_FINGERPRINTS = (
                 "summed over every dimension except the output-channel one.", bias_grad_zero),
     Fingerprint("all zeros", "the result was never filled in: a gradient that is never added to, a new zero "
                 "tensor returned, or a mask that is never true.", all_zero),
+    Fingerprint("summed over the elements", "the gradient of each element was replaced by their sum: a "
+                "derivative written for the whole vector at once (like -(2/N) sum(e) for the mean squared "
+                "error) instead of per element (d loss / d input_i = (2/N) (input_i - target_i)).",
+                summed_over_elements),
     Fingerprint("gradient overwritten instead of accumulated", "backward assigns the parameter's gradient "
                 "(p.grad = ...) instead of adding to it (p.grad += ...): when the module is used twice, or "
                 "backward runs again without zero_grad, only the last contribution is left.",
@@ -254,6 +270,10 @@ def same_numel(evidence):
 
 
 SHAPE_FINGERPRINTS = (
+    Fingerprint("summed over the elements", "the gradient of each element was replaced by their sum: a "
+                "derivative written for the whole vector at once (like -(2/N) sum(e) for the mean squared "
+                "error) instead of per element (d loss / d input_i = (2/N) (input_i - target_i)).",
+                summed_over_elements),
     Fingerprint("transposed shape", "rows and columns swapped: e.g. a weight gradient computed as "
                 "input.T @ grad_output (in, out) instead of grad_output.T @ input (out, in).", shape_transposed),
     Fingerprint("missing the sum over the batch", "one value per sample was kept: a parameter is shared by "
