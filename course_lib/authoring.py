@@ -43,14 +43,20 @@ def strip(notebook):
     return notebook
 
 
-def store(path):
-    """Execute the notebook at ``path``, strip it, write it back; return the run time in seconds."""
+def execute(path):
+    """Run the notebook at ``path`` top to bottom in its own folder, without writing it; return the
+    executed notebook and the run time in seconds."""
     path = Path(path)
     notebook = nbformat.read(path, as_version=4)
     started = time.perf_counter()
     NotebookClient(notebook, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
-    seconds = time.perf_counter() - started
+    return notebook, time.perf_counter() - started
+
+
+def store(path):
+    """Execute the notebook at ``path``, strip it, write it back; return the run time in seconds."""
+    notebook, seconds = execute(path)
     nbformat.write(strip(notebook), path)
     return seconds
 

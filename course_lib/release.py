@@ -63,12 +63,13 @@ With Python 3.10 or newer (a virtual environment is a good idea), in this folder
 
 ```bash
 pip install -e .
-jupyter lab notebooks/
+jupyter lab
 ```
 
-or, with conda: `conda env create -f environment.yml && conda activate backprop-by-hand && jupyter lab notebooks/`.
+or, with conda: `conda env create -f environment.yml && conda activate backprop-by-hand && jupyter lab`.
 
-Work through the notebooks in order, starting with `00_welcome.ipynb`.
+JupyterLab's file browser then shows `notebooks/` and `course_lib/`, the files you edit. Work through
+the notebooks in order, starting with `notebooks/00_welcome.ipynb`.
 
 ## Work and check
 

@@ -51,7 +51,8 @@ class LeakyReLU(Module):
         check_input(self, input, "(*)")
         ### BEGIN SOLUTION
         self.save_for_backward(input)
-        return torch.where(input > 0, input, self.negative_slope * input)
+        # The positive part, plus the slope times the negative part (faster than torch.where on CPU).
+        return input.clamp(min=0) + self.negative_slope * input.clamp(max=0)
         ### END SOLUTION
 
     def backward(self, grad_output):
@@ -61,7 +62,9 @@ class LeakyReLU(Module):
         """
         ### BEGIN SOLUTION
         input = self.saved_for_backward()
-        return torch.where(input > 0, grad_output, self.negative_slope * grad_output)
+        # The derivative: 1 where the input was positive, negative_slope elsewhere (0 included).
+        positive = (input > 0).to(grad_output.dtype)
+        return grad_output * (self.negative_slope + (1 - self.negative_slope) * positive)
         ### END SOLUTION
 
     def extra_repr(self):

@@ -77,12 +77,15 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     ### BEGIN SOLUTION
     N, C, H, W = input.shape
     (kh, kw), (dh, dw), (ph, pw), (sh, sw) = kernel_size, dilation, padding, stride
-    padded = input.new_zeros(N, C, H + 2 * ph, W + 2 * pw)
+    padded_h, padded_w = H + 2 * ph, W + 2 * pw
+    padded = input.new_zeros(N, C, padded_h, padded_w)
     padded[:, :, ph:ph + H, pw:pw + W] = input
-    # For one kernel offset (i, j), the pixels it sees at all patch positions form a strided slice.
-    offsets = [padded[:, :, i * dh:i * dh + sh * out_h:sh, j * dw:j * dw + sw * out_w:sw]
-               for i in range(kh) for j in range(kw)]
-    return torch.stack(offsets, dim=2).reshape(N, C * kh * kw, out_h * out_w)
+    # Patch (y, x) reads padded[n, c, y * sh + i * dh, x * sw + j * dw] at kernel offset (i, j). In the
+    # contiguous padded tensor a row is a step of padded_w elements and a channel a step of one plane, so
+    # all patches are one strided view (N, C, kh, kw, out_h, out_w) of it, copied once by reshape.
+    plane, row = padded_h * padded_w, padded_w
+    patches = padded.as_strided((N, C, kh, kw, out_h, out_w), (C * plane, plane, dh * row, dw, sh * row, sw))
+    return patches.reshape(N, C * kh * kw, out_h * out_w)
     ### END SOLUTION
 
 
@@ -215,7 +218,7 @@ class Conv2d(_ConvNd):
         # (out, in * kh * kw) @ (N, in * kh * kw, L): every output pixel is one row-column dot product.
         output = self.weight.data.reshape(self.out_channels, -1) @ columns
         if self.bias is not None:
-            output = output + self.bias.data[:, None]
+            output += self.bias.data[:, None]
         return output.reshape(N, self.out_channels, out_h, out_w)
         ### END SOLUTION
 
@@ -293,19 +296,18 @@ class ConvTranspose2d(_ConvNd):
         out_h, out_w = _transposed_output_size(self, input.shape[2:])
         ### BEGIN SOLUTION
         N, _, H, W = input.shape
-        self.save_for_backward(input)
-        # (in, out * kh * kw).T @ (N, in, H * W): one column of weights per input pixel.
-        columns = self.weight.data.reshape(self.in_channels, -1).T @ input.reshape(N, self.in_channels, H * W)
         # fold wants a column for every kernel position of the output, including the extra ones
-        # output_padding >= stride creates (see the class docstring): those get zeros.
+        # output_padding >= stride creates (see the class docstring): zero pixels there give zero columns.
         grid_h, grid_w = _sliding_positions(self, (out_h, out_w), self.kernel_size, self.dilation,
                                             self.padding, self.stride)
-        grid = columns.new_zeros(N, columns.shape[1], grid_h, grid_w)
-        grid[:, :, :H, :W] = columns.reshape(N, -1, H, W)
-        output = fold(grid.reshape(N, -1, grid_h * grid_w), (out_h, out_w), self.kernel_size,
-                      self.dilation, self.padding, self.stride)
+        grid = input.new_zeros(N, self.in_channels, grid_h, grid_w)
+        grid[:, :, :H, :W] = input
+        self.save_for_backward(grid, (H, W))
+        # (in, out * kh * kw).T @ (N, in, grid_h * grid_w): one column of weights per input pixel.
+        columns = self.weight.data.reshape(self.in_channels, -1).T @ grid.reshape(N, self.in_channels, -1)
+        output = fold(columns, (out_h, out_w), self.kernel_size, self.dilation, self.padding, self.stride)
         if self.bias is not None:
-            output = output + self.bias.data[:, None, None]
+            output += self.bias.data[:, None, None]
         return output
         ### END SOLUTION
 
@@ -317,20 +319,18 @@ class ConvTranspose2d(_ConvNd):
         d loss / d bias (out_channels,) to bias.grad.
         """
         ### BEGIN SOLUTION
-        input = self.saved_for_backward()
-        N, _, H, W = input.shape
+        grid, (H, W) = self.saved_for_backward()
+        N = grid.shape[0]
         # Each input pixel's weights landed on one patch of the output: unfold gathers those patches back,
-        # keeping the positions of real input pixels (see forward for the extra ones).
-        grid = unfold(grad_output, self.kernel_size, self.dilation, self.padding, self.stride)
-        grid_h, grid_w = _sliding_positions(self, grad_output.shape[2:], self.kernel_size, self.dilation,
-                                            self.padding, self.stride)
-        grad_columns = grid.reshape(N, -1, grid_h, grid_w)[:, :, :H, :W].reshape(N, -1, H * W)
-        input_rows = input.reshape(N, self.in_channels, H * W)
-        self.weight.grad += (input_rows @ grad_columns.transpose(1, 2)).sum(dim=0).reshape(self.weight.shape)
+        # one column per pixel of the grid (the input and forward's zero pixels).
+        grad_columns = unfold(grad_output, self.kernel_size, self.dilation, self.padding, self.stride)
+        grid_rows = grid.reshape(N, self.in_channels, -1)
+        self.weight.grad += (grid_rows @ grad_columns.transpose(1, 2)).sum(dim=0).reshape(self.weight.shape)
         if self.bias is not None:
             self.bias.grad += grad_output.sum(dim=(0, 2, 3))
-        grad_input = self.weight.data.reshape(self.in_channels, -1) @ grad_columns
-        return grad_input.reshape(N, self.in_channels, H, W)
+        grad_grid = self.weight.data.reshape(self.in_channels, -1) @ grad_columns
+        # Only the input's own pixels, the top-left H x W of the grid, have a gradient to return.
+        return grad_grid.reshape(grid.shape)[:, :, :H, :W]
         ### END SOLUTION
 
 
