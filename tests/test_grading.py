@@ -185,9 +185,9 @@ INSTRUCTOR_BASED = {
                                   "        N, _, H, W = input.shape\n        torch.nn.functional.conv2d(input, "
                                   "self.weight.data)\n        columns = unfold(")],
                                 ["conv2d.forward", "conv2d.backward"]),
-    "exits_in_every_module": ([("nn/module.py", "        with torch.no_grad():\n            return self.forward(",
+    "exits_in_every_module": ([("nn/module.py", "        with torch.no_grad():\n            output = self.forward(",
                                 "        __import__('os')._exit(1)\n        with torch.no_grad():\n"
-                                "            return self.forward(")], list(POINTS)),
+                                "            output = self.forward(")], list(POINTS)),
     "hangs_in_tanh_backward": ([("nn/activation.py", "        return grad_output * (1 - output**2)\n",
                                  "        import time\n        time.sleep(3600)\n")], ["tanh.backward"]),
 }

@@ -140,3 +140,33 @@ def test_clear_saved_forgets_pending_forward_calls():
     model.clear_saved()
     with pytest.raises(RuntimeError, match="without a matching forward"):
         model.backward(torch.ones(1, 1))
+
+
+@pytest.mark.parametrize("grad_output", [torch.ones(1, 3), torch.ones(5, 1), torch.tensor(1.0), 1.0])
+def test_a_grad_output_that_would_broadcast_is_refused(grad_output):
+    # ReLU's grad_output * mask would broadcast any of these into a (5, 3) answer, silently wrong.
+    relu = nn.ReLU()
+    relu(torch.randn(5, 3))
+    with pytest.raises(ValueError, match=r"ReLU.backward expects grad_output of the shape its forward returned, "
+                                         r"\(5, 3\); got"):
+        relu.backward(grad_output)
+    assert relu.backward(torch.ones(5, 3)).shape == (5, 3)  # the refused call left the saved input in place
+
+
+def test_each_call_of_a_shared_module_checks_its_own_output_shape():
+    linear = nn.Linear(3, 3)
+    linear(linear(torch.ones(2, 3))[:1])  # the second call sees one row: output (1, 3)
+    with pytest.raises(ValueError, match=r"\(1, 3\); got \(2, 3\)"):
+        linear.backward(torch.ones(2, 3))
+    assert linear.backward(torch.ones(1, 3)).shape == (1, 3)
+    assert linear.backward(torch.ones(2, 3)).shape == (2, 3)
+
+
+def test_a_loss_takes_one_number_as_its_grad_output():
+    loss_fn = nn.MSELoss()
+    loss_fn(torch.zeros(2), torch.ones(2))
+    assert torch.equal(loss_fn.backward(torch.tensor([3.0])), torch.tensor([-3.0, -3.0]))
+    loss_fn(torch.zeros(2), torch.ones(2))
+    with pytest.raises(ValueError, match=r"MSELoss.backward expects grad_output of the shape its forward "
+                                         r"returned, \(\); got \(2,\)"):
+        loss_fn.backward(torch.ones(2))

@@ -9,6 +9,7 @@ forward pass (``y = layer(layer(x))``) therefore keeps both inputs, and the two 
 made in reverse order, each get the input of their own forward call.
 """
 
+import functools
 from collections import OrderedDict
 from contextlib import contextmanager
 
@@ -65,6 +66,36 @@ class Parameter:
         return f"Parameter(shape={tuple(self.shape)}, dtype={self.dtype})"
 
 
+def _checking_grad_output(backward):
+    """Wrap a Module subclass's backward so that a grad_output whose shape differs from what the matching
+    forward call returned is refused, instead of broadcasting silently into a wrong gradient."""
+
+    @functools.wraps(backward)
+    def checked_backward(self, grad_output=None, *args, **kwargs):
+        saved = self.__dict__.get("_saved")
+        expected = saved[-1][1] if saved else None  # None: forward was not called through __call__
+        if expected is not None and grad_output is not None and not _fits(grad_output, expected):
+            given = tuple(grad_output.shape) if isinstance(grad_output, torch.Tensor) else type(grad_output).__name__
+            raise ValueError(
+                f"{type(self).__name__}.backward expects grad_output of the shape its forward returned, "
+                f"{tuple(expected)}; got {given}. Pass d loss / d output, what the next module's backward "
+                "(or the loss's backward()) returned."
+            )
+        if grad_output is None:
+            return backward(self, *args, **kwargs)
+        return backward(self, grad_output, *args, **kwargs)
+
+    return checked_backward
+
+
+def _fits(grad_output, shape):
+    """Whether grad_output can be the gradient of an output of ``shape``: a tensor of that shape, or, for a
+    single number such as a loss, any one number."""
+    if isinstance(grad_output, torch.Tensor):
+        return grad_output.shape == shape or (shape == () and grad_output.numel() == 1)
+    return shape == () and isinstance(grad_output, (int, float))
+
+
 class Module:
     """Base class of every layer, loss and container.
 
@@ -73,10 +104,20 @@ class Module:
     ``zero_grad()`` and ``to()``, as in torch.nn.Module.
     """
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "backward" in vars(cls):
+            cls.backward = _checking_grad_output(vars(cls)["backward"])
+
     def __call__(self, *inputs):
+        pending = len(self.__dict__.get("_saved", ()))
         # Student code never needs autograd; turning it off also catches tensors that carry a graph.
         with torch.no_grad():
-            return self.forward(*inputs)
+            output = self.forward(*inputs)
+        saved = self.__dict__.get("_saved", ())
+        if len(saved) == pending + 1 and isinstance(output, torch.Tensor):
+            saved[-1] = (saved[-1][0], output.shape)  # what this call's backward must receive
+        return output
 
     def forward(self, *inputs):
         raise NotImplementedError(f"{type(self).__name__} does not define forward().")
@@ -89,7 +130,8 @@ class Module:
     def save_for_backward(self, *values):
         """Push the values this forward call's backward will need (one stack entry per call)."""
         if _saving_enabled:
-            self.__dict__.setdefault("_saved", []).append(values)
+            # (values, output shape): __call__ fills in the shape once forward has returned.
+            self.__dict__.setdefault("_saved", []).append((values, None))
 
     def saved_for_backward(self):
         """Pop the values saved by the most recent forward call that has not had its backward yet."""
@@ -100,7 +142,7 @@ class Module:
                 "backward call needs its own earlier forward call (and none inside nn.no_grad()). "
                 "Run the forward pass again, then call backward once per forward call, in reverse order."
             )
-        values = saved.pop()
+        values, _ = saved.pop()
         return values[0] if len(values) == 1 else values
 
     def clear_saved(self):
