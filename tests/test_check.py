@@ -347,11 +347,11 @@ def test_an_exception_gives_a_short_report_with_the_students_line():
 # --- check_module, check_numerically, check_optimizer ---------------------------------------------------
 
 
-def encoder_decoder(library, residual):
+def encoder_decoder(library, residual, middle_conv=None):
     """A small encoder-decoder with a skip connection around its middle, in course_lib or torch."""
     return library.Sequential(
         library.Conv2d(2, 4, 3, stride=2, padding=1), library.ReLU(),
-        residual(library.Sequential(library.Conv2d(4, 4, 3, padding=1), library.Tanh())),
+        residual(library.Sequential((middle_conv or library.Conv2d)(4, 4, 3, padding=1), library.Tanh())),
         library.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1), library.Sigmoid())
 
 
@@ -373,6 +373,34 @@ def test_check_module_catches_a_wrong_layer_inside_a_model():
     assert not report.passed
     failed = {row.name for row in report.cases[0].rows if not row.passed}
     assert "grad input" in failed and "0.weight.grad" in failed and "2.weight.grad" not in failed
+    # The second case checks the modules one by one and names the first wrong one, with its hint.
+    assert len(report.cases) == 2 and report.cases[1].title == "1, on its own: MinusTanh against Tanh"
+    assert report.cases[1].label == "input (5, 4)" and report.cases[1].hints[0].name == "sign flipped"
+
+
+def test_check_module_finds_a_wrong_layer_deep_inside_residuals():
+    class DoubledConv(nn.Conv2d):
+        def backward(self, grad_output):
+            return 2 * super().backward(grad_output)
+
+    model = encoder_decoder(nn, nn.Residual, middle_conv=DoubledConv)
+    report = check_module(model, encoder_decoder(torch.nn, TorchResidual), (2, 2, 6, 6))
+    assert [case.status for case in report.cases] == ["fail", "fail"]
+    assert report.cases[1].title == "2.module.0, on its own: DoubledConv against Conv2d"
+    assert report.cases[1].label == "input (2, 4, 3, 3)"
+    assert [hint.name for hint in report.cases[1].hints] == ["off by a constant factor"]
+
+
+def test_check_module_names_a_wrong_container_when_its_layers_are_right():
+    class ResidualWithoutSkip(nn.Residual):
+        def backward(self, grad_output):
+            return self.module.backward(grad_output)  # forgets the gradient of the identity path
+
+    model = nn.Sequential(nn.Linear(3, 3), ResidualWithoutSkip(nn.Sequential(nn.Linear(3, 3), nn.Tanh())))
+    twin = torch.nn.Sequential(torch.nn.Linear(3, 3), TorchResidual(torch.nn.Sequential(torch.nn.Linear(3, 3),
+                                                                                        torch.nn.Tanh())))
+    report = check_module(model, twin, (4, 3))
+    assert [case.title for case in report.cases[1:]] == ["1, on its own: ResidualWithoutSkip against TorchResidual"]
 
 
 def test_check_module_reports_models_with_different_parameter_names():

@@ -21,6 +21,7 @@ import torch
 
 from course_lib import exercises as registry
 from course_lib.check import student_side
+from course_lib.nn.module import no_grad
 from course_lib.check.compare import compare, tensor_row
 from course_lib.check.reference import module_reference, optimizer_reference, run_reference
 from course_lib.check.report import CaseReport, Progress, Report
@@ -146,7 +147,8 @@ def check_module(student_module, torch_module, input_shape, seed=0, twice=True, 
         by the student's weights)
     input_shape: the shape of the input, e.g. (2, 3, 16, 16)
     twice: also run the repeated-use pass (the model used twice in one graph, backward in reverse order)
-    Both run in float64 on the same random input. Returns a Report.
+    Both run in float64 on the same random input. Returns a Report. When a model made of several modules
+    fails, the report has a second case: the first of its modules to fail the same comparison on its own.
     """
     title = title or f"{type(student_module).__name__} against {type(torch_module).__name__}"
     label = f"input {tuple(input_shape)}"
@@ -168,8 +170,58 @@ def check_module(student_module, torch_module, input_shape, seed=0, twice=True, 
     trial = Trial(title, label, {"kind": "module", "shape": list(input_shape)}, tensors)
     reference = module_reference(twin, tensors, "backward")
     clones = {name: value.clone() for name, value in tensors.items()}
-    return Report(title, [run_student(title, trial, reference,
-                                      lambda: student_side.run_module(student, clones, "backward"))])
+    report = Report(title, [run_student(title, trial, reference,
+                                        lambda: student_side.run_module(student, clones, "backward"))])
+    if not report.passed and any(student_module.children()):
+        part = first_part_that_differs(student_module, torch_module, input_shape, seed)
+        report.cases.extend(part.cases if part is not None else [])
+    return report
+
+
+def first_part_that_differs(student_module, torch_module, input_shape, seed):
+    """The report of the first module inside a failing model that fails check_module on its own, or None.
+
+    Runs a copy of the model forward once to see which modules it calls, with which input shape; then checks
+    each one that has a torch counterpart of the same name, in the order their forward calls finished, so
+    a layer comes before the containers around it.
+    """
+    twins = dict(torch_module.named_modules())
+    model = copy.deepcopy(student_module).to(DTYPE)
+    parts = dict(named_parts(student_module))
+    finished = []
+    for name, module in named_parts(model):
+        if name in twins:
+            module.forward = recording_forward(module.forward, name, finished)
+    try:
+        with no_grad():
+            model(torch.zeros(input_shape, dtype=DTYPE))
+    except Exception:  # whatever ran before the error is still worth checking
+        pass
+    for name, shape in dict(finished).items():
+        part_title = f"{name}, on its own: {type(parts[name]).__name__} against {type(twins[name]).__name__}"
+        try:
+            report = check_module(parts[name], twins[name], shape, seed, twice=False, title=part_title)
+        except ValueError:  # the torch module cannot run on what the student's model gave it
+            return None
+        if not report.passed:
+            return report
+    return None
+
+
+def named_parts(module, prefix=""):
+    """(name, module) for every module inside ``module``, named as torch names them ("module.2.0")."""
+    for name, child in module.named_children():
+        yield from named_parts(child, f"{prefix}{name}.")
+        yield f"{prefix}{name}", child
+
+
+def recording_forward(forward, name, finished):
+    """``forward``, appending (name, input shape) to ``finished`` each time it returns."""
+    def recorded(input, *args):
+        output = forward(input, *args)
+        finished.append((name, tuple(input.shape)))
+        return output
+    return recorded
 
 
 @on_one_thread
