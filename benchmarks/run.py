@@ -3,6 +3,7 @@
     python benchmarks/run.py                # everything: about 10 minutes on 2 cores
     python benchmarks/run.py --quick        # the notebook's short schedule, fewer repeats, no notebooks
     python benchmarks/run.py --threads 1    # as CI runs notebooks (two at once, one thread each)
+    python benchmarks/run.py --default-malloc   # without the notebooks' malloc setting (slower course_lib)
 
 Prints the machine, then:
 1. Conv2d and ConvTranspose2d, forward + backward, at the capstone's layer shapes (float32): course_lib's
@@ -31,6 +32,7 @@ from course_lib.data import denoising_patches
 from course_lib.denoiser import (BATCH_SIZE, FULL, PATCH_SIZE, SHORT, SIGMA, Training, evaluate, make_denoiser,
                                  noise2noise_batches, torch_twin)
 from course_lib.metrics import psnr
+from course_lib.notebook import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_RATIO = 1.3
@@ -173,14 +175,18 @@ def main():
     parser.add_argument("--schedule", choices=["short", "full"], default="full", help="schedule for the PSNR part")
     parser.add_argument("--skip-notebooks", action="store_true")
     parser.add_argument("--quick", action="store_true", help="same as --schedule short --repeats 5 --skip-notebooks")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc as it is, instead of keeping freed memory as the notebooks do")
     args = parser.parse_args()
     if args.quick:
         args.schedule, args.repeats, args.skip_notebooks = "short", 5, True
     torch.set_num_threads(args.threads)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by the notebook kernels
 
+    kept = not args.default_malloc and keep_freed_memory()
     print(f"CPU: {cpu_model()}, {os.cpu_count()} logical cores; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; Python {platform.python_version()}")
+          f"{torch.get_num_threads()} threads; Python {platform.python_version()}; malloc keeps freed memory "
+          f"(course_lib.notebook.keep_freed_memory): {'yes' if kept else 'no'}")
     worst_layer = layer_ratios(args.repeats)
     step = step_ratio(args.repeats)
     ours, theirs, noisy, seconds = psnr_comparison(FULL if args.schedule == "full" else SHORT, args.schedule)

@@ -5,6 +5,8 @@ them in place of course_lib/exercises.py, so it does not depend on the course's 
 """
 
 import os
+import platform
+import subprocess
 import sys
 import textwrap
 import types
@@ -159,3 +161,28 @@ def test_a_kernel_fails_a_cell_with_an_unknown_id(exercises):
     notebook = notebook_of(kernel_setup(exercises), "%%needs double.froward\nprint('ran')")
     with pytest.raises(CellExecutionError, match="Unknown exercise id"):
         NotebookClient(notebook, timeout=60, kernel_name="python3").execute()
+
+
+MALLINFO_SCRIPT = """
+import ctypes, sys, torch
+from course_lib.notebook import keep_freed_memory
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = Mallinfo2
+applied = keep_freed_memory() if sys.argv[1] == "keep" else False
+block = torch.empty(100 << 20, dtype=torch.uint8)  # 100 MiB, far above glibc's default mmap threshold
+mapped_while_alive = libc.mallinfo2().hblkhd
+del block
+print(applied, mapped_while_alive >= 100 << 20, libc.mallinfo2().arena >= 100 << 20)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="keep_freed_memory changes glibc's malloc only")
+@pytest.mark.parametrize("mode, expected", [("keep", "True False True"), ("default", "False True False")])
+def test_keep_freed_memory_serves_large_blocks_from_the_heap_and_keeps_them(mode, expected):
+    # Default glibc maps a 100 MiB block on its own and unmaps it when freed; kept, it comes from the heap
+    # and stays there for the next allocation.
+    run = subprocess.run([sys.executable, "-c", MALLINFO_SCRIPT, mode], capture_output=True, text=True, check=True)
+    assert run.stdout.split() == expected.split()
