@@ -4,6 +4,7 @@ by headless Chromium.
 - 02_unfold_convolution (instructor edition): Run All works, the unfold explorer's sliders render,
   moving one redraws its plot, and a check cell shows its report table.
 - 05_sgd: the trajectory explorer redraws when momentum or nesterov change.
+- 06_sequential and 09_capstone_noise2noise: their tqdm progress bars render as widgets and reach the end.
 - 08_debugging_a_degenerate_autoencoder: the debug panel trains when its button is clicked.
 - The student edition (`course-lib release`): 00_welcome runs top to bottom without a traceback, with
   the edition's own course_lib, so its progress table shows every exercise "not started"; and the files
@@ -286,7 +287,8 @@ const cell = panel.content.widgets.find(
 return cell ? cell.node : null;
 """
 # Errors a cell raised (JupyterLab shows them as stderr text, so the model says which they are), IPython's
-# usage errors (a %%needs typo, printed to stderr), and tracebacks printed as text, in cells or widgets.
+# usage errors (a %%needs typo, printed to stderr), tracebacks printed as text, in cells or widgets, and
+# widgets shown as text because they did not render.
 ERRORS = PANEL + """
 const errors = [];
 panel.content.widgets.forEach((cell, index) => {
@@ -296,8 +298,13 @@ panel.content.widgets.forEach((cell, index) => {
             errors.push(`cell ${index + 1}: ${output.text}`);
     }
 });
-for (const output of document.querySelectorAll('.jp-OutputArea-output'))
-    if (output.textContent.includes('Traceback')) errors.push(output.textContent.slice(0, 2000));
+for (const output of document.querySelectorAll('.jp-OutputArea-output')) {
+    const text = output.textContent;
+    if (text.includes('Traceback')) errors.push(text.slice(0, 2000));
+    // A widget (an explorer, a tqdm bar) that did not render shows its Python repr or an error in its place.
+    if (/Error displaying widget|^\\s*(HBox|VBox|FloatProgress|IntProgress)\\(/.test(text))
+        errors.push(`a widget did not render: ${text.slice(0, 300)}`);
+}
 return errors;
 """
 
@@ -431,6 +438,21 @@ def test_sgd_trajectory_redraws_when_momentum_or_nesterov_change(instructor_lab,
         shown = wait_for(browser, WIDGET_SECONDS, lambda _: plot_in(browser, trajectory) not in (None, shown)
                          and plot_in(browser, trajectory), f"the trajectory did not change after {description} did")
     screenshot(browser, "05_sgd_trajectory-after", trajectory)
+
+
+# --- the progress bars of the training notebooks ------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["06_sequential.ipynb", "09_capstone_noise2noise.ipynb"])
+def test_training_progress_bars_render_and_reach_the_end(instructor_lab, browser, name):
+    notebook = open_and_run_all(browser, instructor_lab, name)
+    widths = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.jp-OutputArea-output .widget-hprogress .progress-bar'),"
+        " bar => bar.style.width)")
+    assert widths, f"{notebook} shows no tqdm progress bar (tqdm.auto draws them as widgets)"
+    assert "100%" in widths, f"no progress bar of {notebook} reached the end: widths {widths}"
+    bar = browser.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output .widget-hprogress")[-1]
+    screenshot(browser, f"{name.removesuffix('.ipynb')}-progress", bar)
+    screenshot(browser, f"{name.removesuffix('.ipynb')}-page")
 
 
 # --- 08_debugging_a_degenerate_autoencoder --------------------------------------------------------
