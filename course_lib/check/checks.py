@@ -21,12 +21,12 @@ import torch
 
 from course_lib import exercises as registry
 from course_lib.check import student_side
-from course_lib.nn.module import no_grad
 from course_lib.check.compare import compare, tensor_row
 from course_lib.check.reference import module_reference, optimizer_reference, run_reference
 from course_lib.check.report import CaseReport, Progress, Report
 from course_lib.check.trials import (DTYPE, Trial, away_from_zero, derived_seed, make_trial, module_tensors,
                                      normal, optimizer_tensors)
+from course_lib.nn.module import no_grad
 
 NOT_DONE_MARK = "is not done yet"
 MESSAGE_CHARS = 600

@@ -101,7 +101,8 @@ class Module:
 
     Subclasses implement ``forward(input)`` and ``backward(grad_output) -> grad_input``. Attributes
     that are Parameters or Modules are found automatically by ``parameters()``, ``state_dict()``,
-    ``zero_grad()`` and ``to()``, as in torch.nn.Module.
+    ``zero_grad()`` and ``to()``, as in torch.nn.Module. Every subclass's ``backward`` refuses a
+    grad_output whose shape differs from what the matching forward call returned.
     """
 
     def __init_subclass__(cls, **kwargs):
