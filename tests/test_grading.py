@@ -186,7 +186,7 @@ INSTRUCTOR_BASED = {
                                   "self.weight.data)\n        columns = unfold(")],
                                 ["conv2d.forward", "conv2d.backward"]),
     "exits_in_every_module": ([("nn/module.py", "        with torch.no_grad():\n            output = self.forward(",
-                                "        __import__('os')._exit(1)\n        with torch.no_grad():\n"
+                                "        import os\n        os._exit(1)\n        with torch.no_grad():\n"
                                 "            output = self.forward(")], list(POINTS)),
     "hangs_in_tanh_backward": ([("nn/activation.py", "        return grad_output * (1 - output**2)\n",
                                  "        import time\n        time.sleep(3600)\n")], ["tanh.backward"]),
@@ -235,7 +235,7 @@ def test_the_student_edition_gets_zero_with_not_done_feedback(corpus):
     row = corpus["rows"]["student"]
     assert float(row["total"]) == 0 and row["status"] == "ok"
     assert "is not done yet" in feedback_of(corpus, "student")
-    assert "<html>" in (corpus["feedback"] / "student.html").read_text()
+    assert "<html" in (corpus["feedback"] / "student.html").read_text()
 
 
 @pytest.mark.parametrize("student, edits, lost, fingerprint", WRONG_MATH, ids=[case[0] for case in WRONG_MATH])
@@ -255,13 +255,14 @@ def test_a_hostile_submission_on_the_stubs_gets_nothing(corpus, student):
 
 
 @pytest.mark.parametrize("student, status, note", [
-    ("ignores_sigterm_and_hangs", "timeout", "time limit"),
+    ("ignores_sigterm_and_hangs", "review", "time limit"),
     ("infinite_loop_at_import", "timeout", "time limit"),
     ("exits_at_import", "crashed", "os._exit"),
     ("memory_bomb", "crashed", "MemoryError"),
     ("floods_output", "crashed", "size limit"),
     ("reads_solutions", "crashed", "importing course_lib failed"),
-    ("fork_bomb", "ok", ""),
+    ("fork_bomb", "review", "os.fork"),
+    ("patches_torch_and_checker", "review", "sys.modules"),
     ("prints_fake_results", "ok", ""),
 ])
 def test_a_hostile_submission_gets_its_own_status_and_note(corpus, student, status, note):
@@ -313,9 +314,11 @@ def test_forbidden_torch_calls_and_autograd_graphs_cost_the_exercise_with_a_note
         row = corpus["rows"][student]
         assert lost_only(row, *lost), (student, {exercise: row[exercise] for exercise in POINTS})
     assert "uses torch.nn.functional.conv2d (not allowed: write it with tensor operations)" in \
-        corpus["rows"]["calls_functional_conv2d"]["note"]
+        feedback_of(corpus, "calls_functional_conv2d")
     assert "autograd graph" in corpus["rows"]["returns_autograd_graph"]["note"]
-    assert corpus["rows"]["calls_functional_conv2d"]["status"] == "ok"
+    # The integrity review names the line too; the runtime guard is what cost the points.
+    assert corpus["rows"]["calls_functional_conv2d"]["status"] == "review"
+    assert "course_lib/nn/conv.py" in corpus["rows"]["calls_functional_conv2d"]["note"]
 
 
 def test_a_hang_in_one_exercise_costs_only_that_exercise(corpus):

@@ -18,8 +18,12 @@ def add_grade_command(subcommands):
     parser.add_argument("--jobs", type=positive_int, default=2, metavar="N", help="submissions graded at once (2)")
     parser.add_argument("--timeout", type=positive_float, default=60.0, metavar="SECONDS",
                         help="wall-time limit of one submission's process (60)")
-    parser.add_argument("--seed", type=int, default=0, metavar="K",
-                        help="seed of the hidden cases: the same seed gives the same grades (0)")
+    parser.add_argument("--seed", type=int, default=None, metavar="K",
+                        help="seed of the hidden cases (default: a secret one, made on the first run and kept in "
+                             "<out>.seed; the same seed gives the same grades)")
+    parser.add_argument("--require-isolation", action="store_true",
+                        help="refuse to grade unless every kernel-enforced protection works on this machine "
+                             "(bubblewrap, seccomp, memory cgroup, output tmpfs, own uid)")
     parser.add_argument("--restart", action="store_true",
                         help="grade everyone again instead of resuming after the students already in --out")
     parser.set_defaults(run=run_grade)
@@ -48,7 +52,8 @@ def run_grade(arguments):
 
     try:
         summary = grade(arguments.submissions, arguments.out, arguments.feedback, jobs=arguments.jobs,
-                        timeout=arguments.timeout, seed=arguments.seed, restart=arguments.restart)
+                        timeout=arguments.timeout, seed=arguments.seed, restart=arguments.restart,
+                        require_isolation=arguments.require_isolation)
     except (FileNotFoundError, ValueError) as error:
         print(f"course-lib grade: {error}", file=sys.stderr)
         return 2

@@ -1,22 +1,33 @@
 """Grading a class: one sandboxed child per submission, comparison and scoring in this process."""
 
+import contextlib
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 from tqdm import tqdm
 
+import course_lib
 from course_lib.grading import cases as case_tools
-from course_lib.grading.report import Gradebook, write_feedback
-from course_lib.grading.results import describe_error, read_journal, read_tensors
+from course_lib.grading import isolation
+from course_lib.grading.gradebook import Gradebook, RunSettings, seed_for
+from course_lib.grading.names import clean
+from course_lib.grading.report import write_feedback
+from course_lib.grading.results import describe_error, parse_journal
+from course_lib.grading.review import review
 from course_lib.grading.sandbox import Limits, Sandbox, child_layout, make_readable
 from course_lib.grading.submissions import InvalidSubmission, copy_package, find_submissions, unpack
 
 NOTE_CHARS = 300
+SHOWN_FINDINGS = 3
 MAX_DEATHS = 3  # children a submission may lose (to a time limit or a crash) before the rest gets 0
+OWN_PACKAGE = Path(course_lib.__file__).resolve().parent
 
 
 @dataclass
@@ -42,7 +53,8 @@ class GradedSubmission:
     max_points: float
     exercises: list = field(default_factory=list)
     notes: list = field(default_factory=list)
-    output: str = ""
+    findings: list = field(default_factory=list)
+    printed: str = None  # what the code printed while importing and on the visible cases
 
     @property
     def total(self):
@@ -50,8 +62,7 @@ class GradedSubmission:
 
     @property
     def note(self):
-        text = "; ".join(dict.fromkeys(self.notes))
-        return text if len(text) <= NOTE_CHARS else text[: NOTE_CHARS - 3] + "..."
+        return clean("; ".join(dict.fromkeys(self.notes)), NOTE_CHARS)
 
     def row(self, exercise_ids):
         points = {score.exercise: score.points for score in self.exercises}
@@ -59,25 +70,34 @@ class GradedSubmission:
                 f"{self.total:g}", f"{self.max_points:g}", self.status, self.note]
 
 
-def grade(submissions, out, feedback, jobs=2, timeout=60.0, seed=0, restart=False, use_bwrap=True,
-          progress=True):
-    """Grade every submission in ``submissions`` not yet in ``out``; returns the run summary as text."""
+def grade(submissions, out, feedback, jobs=2, timeout=60.0, seed=None, restart=False, use_bwrap=True,
+          progress=True, require_isolation=False, switched_off=()):
+    """Grade every submission in ``submissions`` not yet in ``out``; returns the run summary as text.
+
+    seed: the hidden cases' seed (default: the one kept in ``<out>.seed``, made at random on first use)
+    require_isolation: refuse (ValueError) unless every kernel-enforced protection works here
+    use_bwrap, switched_off: protections not to use (tests, debugging; see isolation.py)
+    """
     everyone = find_submissions(submissions)
     if Path(feedback).exists() and not Path(feedback).is_dir():
         raise ValueError(f"{feedback} is a file: give a folder for the feedback (created if missing).")
+    protections = isolation.probe(use_bwrap, switched_off)
+    if require_isolation:
+        protections.require()
+    seed = seed_for(out, seed)
     suite = case_tools.build_suite(seed)
-    gradebook = Gradebook(out, suite.exercise_ids, seed, restart=restart)
-    sandbox = Sandbox(Limits(wall_seconds=timeout), use_bwrap=use_bwrap)
+    settings = RunSettings(seed, tuple((exercise.id, exercise.points) for exercise in suite.exercises),
+                           course_version())
+    gradebook = Gradebook(out, settings, [submission.student for submission in everyone], restart=restart)
+    sandbox = Sandbox(Limits(wall_seconds=timeout), protections)
     pending = [submission for submission in everyone if submission.student not in gradebook]
     statuses = {}
-    with tempfile.TemporaryDirectory(prefix="course-lib-grade-") as scratch:
+    with stopped_by_signals(), tempfile.TemporaryDirectory(prefix="course-lib-grade-") as scratch:
         os.chmod(scratch, 0o711)  # children under other uids pass through to their folder, unable to list
-        plan_dir = Path(scratch, "plan")
-        case_tools.write_plan(suite, plan_dir)
-        make_readable(plan_dir)
+        plans = case_tools.write_plan(suite, Path(scratch, "plan"))
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
                 tqdm(total=len(pending), desc="grading", unit="submission", disable=not progress) as bar:
-            futures = [pool.submit(grade_one, submission, suite, sandbox, plan_dir, Path(scratch))
+            futures = [pool.submit(grade_one, submission, suite, sandbox, plans, Path(scratch))
                        for submission in pending]
             try:
                 for future in as_completed(futures):
@@ -91,14 +111,45 @@ def grade(submissions, out, feedback, jobs=2, timeout=60.0, seed=0, restart=Fals
                     future.cancel()
                 sandbox.kill_all()
                 raise
-    gradebook.finish()
     counts = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items())) or "nothing new"
-    return (f"graded {len(pending)} submission(s) ({counts}); {len(gradebook.rows) - len(pending)} already "
-            f"in {out} were kept.\nisolation: {sandbox.describe()}\ngradebook: {out}\nfeedback: {feedback}/")
+    kept = len(gradebook.rows) - len(pending)
+    dropped = (f"; {gradebook.dropped} row(s) of {out} were not the grader's and their students were graded "
+               "again" if gradebook.dropped else "")
+    return (f"graded {len(pending)} submission(s) ({counts}); {kept} already in {out} were kept{dropped}.\n"
+            f"hidden cases: seed {settings.seed_id} (kept in {out}.seed unless --seed was given)\n"
+            f"isolation: {sandbox.describe()}\ngradebook: {out}\nfeedback: {feedback}/")
 
 
-def grade_one(submission, suite, sandbox, plan_dir, scratch):
-    """Grade one submission; never raises for anything the submission does."""
+def course_version():
+    """The installed course's version, and a digest of what it grades (exercises, cases, points)."""
+    try:
+        version = metadata.version("backprop-by-hand")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"{version}+{case_tools.registry_digest()}"
+
+
+@contextlib.contextmanager
+def stopped_by_signals():
+    """SIGTERM and SIGHUP interrupt grading like Ctrl-C (SIGINT) does, so that every child is killed and
+    the scratch folder, with its copies of the submissions and the plan, is removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(number, frame):
+        raise KeyboardInterrupt(f"stopped by {signal.Signals(number).name}")
+
+    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def grade_one(submission, suite, sandbox, plans, scratch):
+    """Grade one submission; never raises for anything the submission holds or does."""
     graded = GradedSubmission(submission.student, "ok", suite.max_points)
     work = Path(tempfile.mkdtemp(prefix="submission-", dir=scratch))
     os.chmod(work, 0o711)  # a child under another uid passes through, unable to list
@@ -106,45 +157,66 @@ def grade_one(submission, suite, sandbox, plan_dir, scratch):
         folders = child_layout(work / "child")
         try:
             copy_package(unpack(submission, work / "unpacked"), folders["submission"])
+            graded.findings = review(folders["submission"], OWN_PACKAGE)
         except InvalidSubmission as problem:
             graded.status = "invalid"
             graded.notes.append(str(problem))
             return graded
         shutil.copy(suite.trial_file, folders["grader"] / case_tools.TRIAL_NAME)
-        results = run_children(suite, sandbox, work / "child", plan_dir, graded)
+        make_readable(folders["grader"])
+        results = run_children(suite, sandbox, work / "child", plans, graded)
         graded.exercises = [ExerciseScore(exercise.id, exercise.points,
                                           [results[case.id] for case in suite.cases_of(exercise.id)])
                             for exercise in suite.exercises]
         graded.notes.extend(result.note for score in graded.exercises for result in score.cases if result.note)
+        if graded.findings:
+            shown = "; ".join(map(str, graded.findings[:SHOWN_FINDINGS]))
+            more = len(graded.findings) - SHOWN_FINDINGS
+            graded.notes.insert(0, "review: " + shown + (f"; and {more} more (see the feedback)" if more > 0 else ""))
+            graded.status = "review"
         return graded
+    except Exception as error:  # the grader's own failure on this entry: a row that says so; the run goes on
+        if sandbox.stopped:
+            raise
+        return GradedSubmission(submission.student, "invalid", suite.max_points, notes=[
+            f"the grader could not grade this entry ({type(error).__name__}: {clean(error, 200)}); please report it"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run_children(suite, sandbox, child_dir, plan_dir, graded):
+def run_children(suite, sandbox, child_dir, plans, graded):
     """Results for every case, starting a new child after each death for the cases still without one.
 
     A child that dies is charged to the exercise of the case it was running, which then gets no more
     tries; if it was running none (import, or between cases), every case still pending is charged.
     After MAX_DEATHS deaths every case still pending is charged, so one submission costs at most
     MAX_DEATHS time limits.
+
+    What a child wrote about visible cases, and what it printed, is read as ``out/`` was when it sealed
+    its visible phase (or when it died, if it never did): before it was given any hidden input.
     """
     results = {}
     answered_by_child = 0
     deaths = []
-    pending = [case.id for case in suite.cases]
+    pending = [case.id for case in suite.cases if not case.hidden] + [case.id for case in suite.cases if case.hidden]
     while pending:
-        run = sandbox.run(child_dir, plan_dir, {"trial_file": case_tools.TRIAL_NAME, "pending": pending})
-        graded.output = graded.output or (run.stdout + run.stderr).strip()
-        journal = read_journal(run.out / "journal.jsonl", sandbox.limits.file_bytes)
-        blob = read_tensors(run.out / "tensors.bin", sandbox.limits.file_bytes)
+        visible = [case_id for case_id in pending if not suite.case(case_id).hidden]
+        hidden = [case_id for case_id in pending if suite.case(case_id).hidden]
+        run = sandbox.run(child_dir, plans, {"trial_file": case_tools.TRIAL_NAME, "visible": visible,
+                                             "hidden": hidden})
+        before_hidden = run.sealed or run.final
+        if graded.printed is None:
+            graded.printed = before_hidden.printed
+        journal = parse_journal(before_hidden.journal)
         import_failure = journal.get("import")
         if import_failure:
             graded.status = "crashed"
-            graded.notes.insert(0, "importing course_lib failed: " + describe_error(import_failure))
-        statuses = {case_id: import_failure or journal.get(case_id) for case_id in pending}
-        running = {case_id for case_id, status in statuses.items() if status and status["status"] == "running"}
-        for case_id, status in statuses.items():
+            graded.notes.insert(0, "importing course_lib failed: " + clean(describe_error(import_failure)))
+        statuses = {case_id: (import_failure or journal.get(case_id), before_hidden.tensors) for case_id in visible}
+        after = parse_journal(run.final.journal) if run.sealed else {}
+        statuses.update({case_id: (import_failure or after.get(case_id), run.final.tensors) for case_id in hidden})
+        running = {case_id for case_id, (status, _) in statuses.items() if status and status["status"] == "running"}
+        for case_id, (status, blob) in statuses.items():
             if status and case_id not in running:
                 results[case_id] = suite.judge(suite.case(case_id), status, blob)
                 answered_by_child += not import_failure

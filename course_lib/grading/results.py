@@ -1,8 +1,8 @@
 """Reading what a child wrote, as untrusted data: bounded reads, no links or pipes, no pickles.
 
-Statuses are JSON lines of the journal; outputs are ``.npy`` bytes in tensors.bin, each checked to be
-an array of real numbers of the size its header announces before numpy reads it (dtype, shape and
-finite values are checked next, by cases.py, before the comparison).
+Statuses are JSON lines of the journal; outputs are ``.npy`` bytes in tensors.bin, each read only once
+its header shows an allowed dtype and the expected shape, with all its bytes there (finite values are
+checked next, by cases.py, before the comparison).
 """
 
 import io
@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from course_lib.grading.names import clean
 
 TEXT_CHARS = 2000
 STATUSES = {"running", "ok", "not_done", "forbidden", "rejected", "error"}
@@ -57,29 +59,17 @@ def read_bounded(path, limit):
     return data
 
 
-def read_tensors(path, limit):
-    """A child's tensors.bin, or no bytes when it is missing, too large or not a regular file."""
-    try:
-        return read_bounded(path, limit) or b""
-    except BadOutput:
-        return b""
-
-
-def read_journal(path, limit):
-    """{case id or "import": its last status} from a child's journal; malformed lines are skipped."""
-    try:
-        data = read_bounded(path, limit) or b""
-    except BadOutput:
-        return {}
+def parse_journal(data):
+    """{case id or "import": its last status} from a child's journal (bytes); malformed lines are skipped."""
     statuses = {}
     for line in data.splitlines():
         try:
             status = json.loads(line)
-        except (ValueError, RecursionError):
+            if isinstance(status, dict) and status.get("status") in STATUSES and type(status.get("id")) in (int, str):
+                statuses[status["id"]] = {key: value if key == "outputs" else text(value)
+                                          for key, value in status.items() if key != "id"}
+        except (ValueError, TypeError, RecursionError):
             continue
-        if isinstance(status, dict) and status.get("status") in STATUSES and isinstance(status.get("id"), (int, str)):
-            statuses[status["id"]] = {key: value if key == "outputs" else text(value)
-                                      for key, value in status.items() if key != "id"}
     return statuses
 
 
@@ -93,9 +83,22 @@ def describe_error(status):
     return f"{kind}: {status.get('message', '')}" if kind else status.get("message", "")
 
 
-def load_output(blob, location, name):
-    """The tensor saved at ``location`` ([start, size]) in ``blob``, once it is known to be one plain
-    array of real numbers (dtype, shape and values are judged by the caller)."""
+ALLOWED_DTYPES = tuple(np.dtype(name) for name in
+                       ("float64", "float32", "float16", "int64", "int32", "int16", "int8", "uint8", "bool"))
+
+
+class WrongShape(BadOutput):
+    """An output whose header announces another shape than the expected one (it is not loaded)."""
+
+    def __init__(self, name, shape):
+        super().__init__(f"{name} has shape {shape}")
+        self.shape = shape
+
+
+def load_output(blob, location, name, expected_shape):
+    """The tensor saved at ``location`` ([start, size]) in ``blob``, read only once its .npy header shows
+    an array of an allowed dtype and of ``expected_shape``, whose bytes are all there: so what a child
+    returns costs this process at most the size of the expected output. Raises WrongShape or BadOutput."""
     if not (isinstance(location, list) and len(location) == 2 and all(type(n) is int and n >= 0 for n in location)):
         raise BadOutput(f"{name}: the record does not say where it is")
     start, size = location
@@ -105,12 +108,14 @@ def load_output(blob, location, name):
         version = np.lib.format.read_magic(stream)
         read_header = {(1, 0): np.lib.format.read_array_header_1_0,
                        (2, 0): np.lib.format.read_array_header_2_0}[version]
-        shape, _, dtype = read_header(stream)
-        # numpy allocates what the header announces before reading: check it against the bytes first.
-        if dtype.kind not in "biuf" or dtype.byteorder == ">" or \
-                math.prod(shape) * dtype.itemsize != len(data) - stream.tell():
-            raise ValueError("not an array of real numbers of the size it announces")
-        array = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, KeyError, OSError, EOFError) as error:
-        raise BadOutput(f"{name} is not a readable array ({error})")
-    return torch.from_numpy(array)
+        shape, fortran_order, dtype = read_header(stream, max_header_size=1024)
+    except (ValueError, KeyError, OSError, EOFError, SyntaxError, TypeError) as error:
+        raise BadOutput(f"{name} is not a readable array ({clean(error, 200)})")
+    if dtype.newbyteorder("=") not in ALLOWED_DTYPES or dtype.byteorder == ">":
+        raise BadOutput(f"{name} has dtype {clean(dtype, 40)}: return a float64 tensor")
+    if tuple(shape) != tuple(expected_shape):
+        raise WrongShape(name, tuple(shape))
+    if math.prod(shape) * dtype.itemsize != len(data) - stream.tell():
+        raise BadOutput(f"{name} is not an array of the size it announces")
+    array = np.frombuffer(data, dtype=dtype, offset=stream.tell()).reshape(shape, order="F" if fortran_order else "C")
+    return torch.from_numpy(array.copy())

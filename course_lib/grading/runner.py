@@ -1,11 +1,20 @@
-"""The grader's child process: run one student's course_lib on the pending cases of a plan.
+"""The grader's child process: run one student's course_lib on the cases of a plan.
 
-Started by sandbox.py as ``python -s -B runner.py CONFIG`` from a copy in the child's ``grader/``
-folder, never imported by the grader itself. It trusts nothing it runs after ``import course_lib``:
-it only turns what the student's code returns into data (``.npy`` without pickles, JSON statuses)
-for the grading process, which checks every value. Before the student's package is imported it
-lowers its own resource limits, drops root to the uid it was given, and makes the torch shortcuts
-that would replace the exercises (autograd, torch.nn, torch.nn.functional, torch.optim) raise.
+Started by sandbox.py as ``python -s -B runner.py CONFIG`` from a copy in the child's read-only
+``grader/`` folder, never imported by the grader itself. It trusts nothing it runs after ``import
+course_lib``: it only turns what the student's code returns into data (``.npy`` without pickles, JSON
+statuses) for the grading process, which checks every value. Before the student's package is imported
+it lowers its own resource limits, makes the torch shortcuts that would replace the exercises raise
+(autograd, forward-mode AD, torch.func, torch.nn, torch.nn.functional, torch.optim, the aten kernels
+of the exercises), locks autograd off, drops root to the uid it was given, and loads a seccomp filter
+(``syscalls.py``: no new process, no program, no shared memory) that nothing can lift afterwards.
+
+Two phases keep the hidden cases' values out of everything the student can see. First the visible
+cases, from the plan folder; what the code prints (``print``, warnings) is captured in memory and
+written to ``out/printed.txt`` when the phase ends, and the runner writes ``SEALED`` to its stdout. The
+grading process then copies ``out/`` (this phase's results) and only then puts the hidden cases into
+the ``hidden`` folder and writes ``go`` to the runner's stdin: whatever the code does with hidden
+inputs comes too late to reach what the student sees. What it prints in the hidden phase is dropped.
 
 Written to ``out/``: ``journal.jsonl``, one JSON line per event (``{"id": "import", ...}`` when
 course_lib cannot be imported; for each case ``running`` before it runs, then ``ok`` / ``not_done`` /
@@ -26,9 +35,21 @@ from pathlib import Path
 
 NOT_DONE_MARK = "is not done yet"
 MESSAGE_CHARS = 2000
+PRINTED_CHARS = 20000
+SEALED = b"\ncourse-lib-sealed\n"
 ALLOWED_FUNCTIONAL = {"pad"}  # padding is bookkeeping, not the math an exercise asks for
 STANDARD_FINDERS = (importlib.machinery.BuiltinImporter, importlib.machinery.FrozenImporter,
                     importlib.machinery.PathFinder)
+# torch kernels that compute an exercise (or its gradient) in one call, wherever torch exposes them.
+EXERCISE_KERNELS = (
+    "convolution", "convolution_backward", "_convolution", "_convolution_mode", "conv1d", "conv2d", "conv3d",
+    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "conv_tbc", "cudnn_convolution",
+    "mkldnn_convolution", "_slow_conv2d_forward", "_slow_conv2d_backward", "slow_conv_transpose2d",
+    "thnn_conv2d", "im2col", "col2im", "unfold_backward", "linear", "linear_backward", "bilinear",
+    "mse_loss", "mse_loss_backward", "threshold_backward", "leaky_relu_backward", "sigmoid_backward",
+    "tanh_backward", "upsample_nearest2d", "upsample_nearest2d_backward", "_upsample_nearest_exact2d",
+    "_upsample_nearest_exact2d_backward", "_fused_adam_", "_fused_adamw_", "_fused_sgd_",
+)
 
 
 class ForbiddenCall(RuntimeError):
@@ -48,7 +69,10 @@ def main(config_path):
     import numpy
     import torch
 
-    trial = load_module("trusted_trial", Path(config["grader"]) / config["trial_file"])
+    grader = Path(config["grader"])
+    trial = load_module("trusted_trial", grader / config["trial_file"])
+    # Built (pyseccomp imported) before dropping root, like torch; loaded after, with nothing left to do as root.
+    filter_rules = load_module("trusted_syscalls", grader / "syscalls.py").build_filter() if config["seccomp"] else None
     refuse_graphs(trial, torch)
     forbid_shortcuts(torch)
     # An editable install of the instructor's course_lib adds an import finder that would fill in, from
@@ -57,6 +81,10 @@ def main(config_path):
     if config["uid"] is not None:
         drop_privileges(config["uid"])
     os.umask(0o077)
+    if filter_rules is not None:
+        filter_rules.load()
+    printed = Printed(PRINTED_CHARS, config["limits"]["file_bytes"])
+    sys.stdout = sys.stderr = printed
     results = Results(Path(config["out"]), numpy)
     try:
         import course_lib
@@ -66,12 +94,24 @@ def main(config_path):
             raise ImportError(f"course_lib was found at {located}, not in the submission.")
     except BaseException as error:  # the student's import may raise anything, SystemExit included
         results.record("import", failure(error, submission, config))
-        return
+        course_lib = None
 
-    plan = Path(config["plan"])
+    if course_lib is not None:
+        run_cases(course_lib, trial, Path(config["plan"]), config["visible"], results, submission, config, torch)
+    seal(printed, Path(config["out"]))
+    sys.stdout = sys.stderr = Printed(0, config["limits"]["file_bytes"])
+    if course_lib is not None and config["hidden"] and sys.stdin.readline().strip() == "go":
+        run_cases(course_lib, trial, Path(config["hidden_plan"]), config["hidden"], results, submission, config,
+                  torch)
+
+
+def run_cases(course_lib, trial, plan, case_ids, results, submission, config, torch):
+    """Run the student's code on the cases ``case_ids`` of the plan in folder ``plan``."""
+    import numpy
+
     cases = {case["id"]: case for case in json.loads((plan / "plan.json").read_text())["cases"]}
     inputs = (plan / "tensors.bin").read_bytes()
-    for case_id in config["pending"]:
+    for case_id in case_ids:
         case = cases[case_id]
         results.record(case_id, {"status": "running"})
         try:
@@ -80,8 +120,45 @@ def main(config_path):
             outputs = trial.run(course_lib, case["exercise"], case["spec"], tensors)
             status = {"status": "ok", "outputs": results.save_outputs(outputs, torch)}
         except BaseException as error:
-            status = failure(error, submission, config)
+            try:
+                status = failure(error, submission, config)
+            except BaseException:  # a traceback the student's code made unreadable
+                status = {"status": "error", "type": "Exception", "message": "(unreadable exception)"}
         results.record(case_id, status)
+
+
+def seal(printed, out):
+    """End the visible phase: leave what was printed in out/printed.txt and tell the grading process."""
+    (out / "printed.txt").write_text(printed.text(), errors="replace")
+    os.write(1, SEALED)
+
+
+class Printed(io.TextIOBase):
+    """A stand-in for sys.stdout and sys.stderr keeping the first ``limit`` characters written to it;
+    past ``most`` characters in all, writing fails as a full file would."""
+
+    def __init__(self, limit, most):
+        self.limit = limit
+        self.most = most
+        self.parts = []
+        self.kept = self.dropped = 0
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        text = str(text)
+        if self.kept + self.dropped + len(text) > self.most:
+            raise OSError(errno.EFBIG, f"printed more than {self.most} characters")
+        room = max(self.limit - self.kept, 0)
+        self.parts.append(text[:room])
+        self.kept += min(len(text), room)
+        self.dropped += len(text) - min(len(text), room)
+        return len(text)
+
+    def text(self):
+        cut = f"\n[... {self.dropped} more characters not shown]" if self.dropped else ""
+        return "".join(self.parts) + cut
 
 
 class Results:
@@ -141,7 +218,9 @@ def load_module(name, path):
 
 
 def forbid_shortcuts(torch):
-    """Make the torch functions that would do an exercise's work raise ForbiddenCall, with advice."""
+    """Make the torch functions that would do an exercise's work raise ForbiddenCall, with advice, and
+    lock autograd off (gradients only flow where grad mode is on, so nothing can turn it on)."""
+    import torch.autograd.forward_ad
     import torch.autograd.functional
     import torch.func
     import torch.nn.functional
@@ -162,10 +241,10 @@ def forbid_shortcuts(torch):
             refuse(torch._C._nn, name, f"torch._C._nn.{name}", tensor_ops)
     for name in public_functions(torch.nn.init):
         refuse(torch.nn.init, name, f"torch.nn.init.{name}", tensor_ops)
-    for name in ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
-                 "convolution", "_convolution", "conv_tbc", "bilinear"):
-        if hasattr(torch, name):
-            refuse(torch, name, f"torch.{name}", tensor_ops)
+    for owner, label in ((torch, "torch"), (torch.ops.aten, "torch.ops.aten")):
+        for name in EXERCISE_KERNELS:
+            if hasattr(owner, name):
+                refuse(owner, name, f"{label}.{name}", tensor_ops)
 
     by_hand = "compute the gradient by hand, without autograd"
     for owner, label in ((torch.autograd, "torch.autograd"), (torch, "torch")):
@@ -178,6 +257,25 @@ def forbid_shortcuts(torch):
                      "jacrev", "jacfwd", "linearize", "functional_call"):
             if hasattr(owner, name):
                 refuse(owner, name, f"{label}.{name}", by_hand)
+    refuse(torch.autograd.forward_ad, "make_dual", "torch.autograd.forward_ad", by_hand)
+
+    # The C entry points behind autograd, forward-mode AD and torch.func, wherever a torch module keeps
+    # a reference to them; and the engine that runs backward passes.
+    def grad_mode(enabled, original=torch._C._set_grad_enabled):
+        if enabled:
+            raise ForbiddenCall(f"turns autograd on (not allowed: {by_hand})")
+        original(False)
+
+    torch._C._set_grad_enabled(False)
+    replace_everywhere(torch._C._set_grad_enabled, grad_mode)
+    for owner, name in ((torch._C, "_enter_dual_level"), (torch._C._functorch, "_grad_increment_nesting"),
+                        (torch._C._functorch, "_jvp_increment_nesting")):
+        def refused(*args, label=f"torch._C.{name}", **kwargs):
+            raise ForbiddenCall(f"uses {label} (not allowed: {by_hand})")
+
+        replace_everywhere(getattr(owner, name), refused)
+        setattr(owner, name, refused)
+    torch.autograd.Variable._execution_engine = RefusedEngine(by_hand)
 
     def module_call(self, *args, **kwargs):
         raise ForbiddenCall(f"uses torch.nn.{type(self).__name__} (not allowed: use your own course_lib layer)")
@@ -187,6 +285,26 @@ def forbid_shortcuts(torch):
 
     torch.nn.Module.__call__ = module_call
     torch.optim.Optimizer.__init__ = optimizer_init
+
+
+class RefusedEngine:
+    """Stands in for autograd's engine (torch.autograd.Variable._execution_engine)."""
+
+    def __init__(self, advice):
+        self.advice = advice
+
+    def __getattr__(self, name):
+        raise ForbiddenCall(f"uses autograd's engine (not allowed: {self.advice})")
+
+
+def replace_everywhere(original, replacement):
+    """Put ``replacement`` wherever a loaded torch module holds ``original`` as a module-level name."""
+    for module_name, module in list(sys.modules.items()):
+        if module is None or not (module_name == "torch" or module_name.startswith("torch.")):
+            continue
+        for name, value in list(vars(module).items()):
+            if value is original:
+                setattr(module, name, replacement)
 
 
 def public_functions(module):
@@ -212,7 +330,10 @@ def refuse_graphs(trial, torch):
 
 def failure(error, submission, config):
     """A case's status for an exception: not done yet, forbidden shortcut, or error with the student's line."""
-    message = without_own_paths(f"{error}", config)[:MESSAGE_CHARS]
+    try:
+        message = without_own_paths(str(error), config)[:MESSAGE_CHARS]
+    except BaseException:  # an exception class of the student's whose str() raises
+        message = "(the exception's message could not be read)"
     if isinstance(error, OSError) and error.errno == errno.EFBIG:
         message += " (a file or the printed output passed the grader's size limit: too much output?)"
     if isinstance(error, NotImplementedError) and NOT_DONE_MARK in message:
@@ -228,7 +349,7 @@ def failure(error, submission, config):
 def without_own_paths(text, config):
     """The text with this child's folders named alike in every run (their real paths are random)."""
     text = text.replace(str(Path(config["submission"]).resolve()) + "/", "")
-    for name in ("grader", "plan", "out", "work"):
+    for name in ("grader", "plan", "hidden_plan", "out", "work"):
         text = text.replace(str(Path(config[name]).resolve()), f"<{name}>")
     return text
 

@@ -9,8 +9,11 @@ so a submission can never make the grader read or write outside it.
 import os
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from course_lib.grading.names import clean, student_id
 
 PACKAGE = "course_lib"
 MAX_TOTAL_BYTES = 50 * 2**20
@@ -43,8 +46,8 @@ def find_submissions(folder):
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith(".") or entry.name in IGNORED_NAMES:
             continue
-        student = entry.name[: -len(".zip")] if entry.name.lower().endswith(".zip") else entry.name
-        submissions.setdefault(student, []).append(entry)
+        name = entry.name[: -len(".zip")] if entry.name.lower().endswith(".zip") else entry.name
+        submissions.setdefault(student_id(name), []).append(entry)
     return [Submission(student, entries[0]) if len(entries) == 1 else Submission(student, None)
             for student, entries in sorted(submissions.items())]
 
@@ -57,7 +60,7 @@ def unpack(submission, staging):
             f"two entries are named {submission.student} (a folder and a .zip?): keep only one."
         )
     if entry.is_symlink():
-        raise InvalidSubmission(f"{entry.name} is a symbolic link: submit a folder or a .zip.")
+        raise InvalidSubmission(f"{clean(entry.name, 100)} is a symbolic link: submit a folder or a .zip.")
     if entry.is_file() and entry.name.lower().endswith(".zip"):
         extract_zip(entry, staging)
         root = staging
@@ -65,7 +68,7 @@ def unpack(submission, staging):
         root = entry
     else:
         raise InvalidSubmission(
-            f"{entry.name} is neither a folder nor a .zip: submit a .zip of the folder holding course_lib/."
+            f"{clean(entry.name, 100)} is neither a folder nor a .zip: submit a .zip of the folder holding course_lib/."
         )
     return package_parent(root)
 
@@ -91,39 +94,49 @@ def package_parent(root):
 
 
 def extract_zip(path, destination):
-    """Unpack ``path`` into ``destination``, refusing unsafe names, links and oversized content."""
+    """Unpack ``path`` into ``destination``, refusing unsafe names, links, oversized or broken content:
+    whatever the bytes of the zip, the only exception is InvalidSubmission."""
+    label = clean(path.name, 100)
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as error:
-        raise InvalidSubmission(f"{path.name} is not a readable .zip ({error}): zip the folder again.")
+        members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, UnicodeError) as error:
+        raise InvalidSubmission(f"{label} is not a readable .zip ({clean(error, 200)}): zip the folder again.")
     destination.mkdir(parents=True, exist_ok=True)
     with archive:
-        members = archive.infolist()
         if len(members) > MAX_FILES:
-            raise InvalidSubmission(f"{path.name} holds {len(members)} files (at most {MAX_FILES}).")
+            raise InvalidSubmission(f"{label} holds {len(members)} files (at most {MAX_FILES}).")
         budget = [MAX_TOTAL_BYTES]
         for member in members:
-            target = destination / safe_relative_path(member.filename, path.name)
-            if member.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
+            name = clean(member.filename, 200)
+            target = destination / safe_relative_path(member.filename, label)
             if stat.S_ISLNK(member.external_attr >> 16):
-                raise InvalidSubmission(f"{path.name} contains a link ({member.filename}): zip plain files.")
-            target.parent.mkdir(parents=True, exist_ok=True)
+                raise InvalidSubmission(f"{label} contains a link ({name}): zip plain files.")
             try:
-                with archive.open(member) as source, open(target, "wb") as sink:
-                    copy_bounded(source, sink, budget, path.name)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError) as error:
-                raise InvalidSubmission(f"{path.name}: cannot unpack {member.filename} ({error}).")
+                if member.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(member) as source, open(target, "xb") as sink:
+                    copy_bounded(source, sink, budget, label)
+            except FileExistsError:
+                raise InvalidSubmission(f"{label} holds {name} twice, or as a file and a folder: zip the folder "
+                                        "again.") from None
+            except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError,
+                    RuntimeError, ValueError, EOFError, UnicodeError) as error:
+                raise InvalidSubmission(f"{label}: cannot unpack {name} ({type(error).__name__}: "
+                                        f"{clean(error, 200)}): zip the folder again.") from None
 
 
 def safe_relative_path(name, archive_name):
     parts = PurePosixPath(name.replace("\\", "/")).parts
-    if not parts or name.startswith(("/", "\\")) or ":" in parts[0] or ".." in parts:
+    if not parts or name.startswith(("/", "\\")) or ":" in parts[0] or ".." in parts or "\0" in name:
         raise InvalidSubmission(
-            f"{archive_name} contains the unsafe path {name!r} (absolute or with '..'): "
+            f"{archive_name} contains the unsafe path {clean(name, 200)!r} (absolute or with '..'): "
             "zip the folder itself, with relative paths."
         )
+    if any(len(os.fsencode(part)) > 255 for part in parts):
+        raise InvalidSubmission(f"{archive_name} contains a name longer than 255 bytes: rename it and zip again.")
     return Path(*parts)
 
 
@@ -155,5 +168,9 @@ def copy_package(folder, destination):
             count += 1
             if count > MAX_FILES:
                 raise InvalidSubmission(f"course_lib/ holds more than {MAX_FILES} files.")
-            with open(source, "rb") as reader, open(target_folder / name, "wb") as writer:
-                copy_bounded(reader, writer, budget, "course_lib/")
+            try:
+                with open(source, "rb") as reader, open(target_folder / name, "wb") as writer:
+                    copy_bounded(reader, writer, budget, "course_lib/")
+            except OSError as error:
+                raise InvalidSubmission(f"course_lib/: cannot copy {clean(source.relative_to(folder), 200)} "
+                                        f"({clean(error.strerror or error, 100)}).") from None

@@ -1,0 +1,160 @@
+"""The gradebook CSV, the run's settings beside it, and the secret seed of the hidden cases.
+
+``<out>``: ``student, <one column per exercise>, total, max, status, note``, one row per student, every
+cell quoted, control characters escaped, a cell that would start a spreadsheet formula led by an
+apostrophe. The whole file is rewritten (to a temporary file, then renamed) each time a student is
+graded, sorted by student id: an interrupted run keeps every row it finished and never a half row,
+and a resumed run ends with the same file as an uninterrupted one.
+
+``<out>.run.json``: the settings the grades depend on (which seed, which exercises and points, which
+version of the course); a resume with other settings is refused. ``<out>.seed``: the hidden cases'
+seed, made at random on the first run and readable by the instructor only (``--seed`` overrides it).
+
+Resuming reads back only rows this grader could have written: the header must be this run's, and a row
+is kept only when it has every column, names a student of the submissions folder, has a known status
+and points that add up; any other row is dropped, and its student graded again.
+"""
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from course_lib.grading.names import csv_cell, from_csv_cell
+
+STATUSES = ("ok", "partial", "review", "timeout", "crashed", "invalid")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    seed: int
+    exercises: tuple  # (exercise id, points)
+    course_version: str
+
+    @property
+    def seed_id(self):
+        """Names the seed without revealing it (the hidden cases cannot be drawn from it)."""
+        return hashlib.sha256(f"course-lib hidden cases {self.seed}".encode()).hexdigest()[:12]
+
+    def public(self):
+        return {"seed_id": self.seed_id, "exercises": [list(item) for item in self.exercises],
+                "course_version": self.course_version}
+
+
+def seed_for(out, seed=None):
+    """``seed`` if given, else the one kept in ``<out>.seed``, made at random on first use."""
+    if seed is not None:
+        return seed
+    path = Path(str(out) + ".seed")
+    if not path.exists():
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(str(path) + ".partial")
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(f"{secrets.randbits(62)}\n")
+        os.replace(partial, path)
+    try:
+        return int(path.read_text().strip())
+    except ValueError:
+        raise ValueError(f"{path} does not hold a seed (one integer): restore it, or pass --seed.") from None
+
+
+class Gradebook:
+    def __init__(self, path, settings, known_students, restart=False):
+        self.path = Path(path)
+        self.points = dict(settings.exercises)
+        self.header = ["student", *self.points, "total", "max", "status", "note"]
+        self.run_file = Path(str(self.path) + ".run.json")
+        self.dropped = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if restart or not self.path.exists():
+            self.rows = {}
+        else:
+            self.check_settings(settings)
+            self.rows = self.read_existing(set(known_students))
+        write_atomically(self.run_file, json.dumps(settings.public(), indent=1) + "\n")
+        self.write()
+
+    def check_settings(self, settings):
+        stored = read_json(self.run_file)
+        current = settings.public()
+        if stored == current:
+            return
+        if stored is None:
+            started = f"unknown settings ({self.run_file.name} is missing or unreadable)"
+        elif stored.get("seed_id") != current["seed_id"]:
+            started = "another seed (--seed, or the one in <out>.seed)"
+        elif stored.get("exercises") != current["exercises"]:
+            started = "other exercises or points (the registry changed since)"
+        else:
+            started = f"course version {stored.get('course_version')}, not {current['course_version']}"
+        raise ValueError(f"{self.path} was started with {started}: resume with the same settings, or pass "
+                         "--restart to grade everyone again.")
+
+    def read_existing(self, known_students):
+        try:
+            rows = list(csv.reader(io.StringIO(self.path.read_text(encoding="utf-8"), newline="")))
+        except (UnicodeDecodeError, csv.Error):
+            rows = []
+        if not rows or rows[0] != self.header:
+            raise ValueError(f"{self.path} does not have this run's columns (expected {self.header}); pass "
+                             "--restart to replace it, or choose another --out.")
+        kept = {}
+        for row in rows[1:]:
+            student = from_csv_cell(row[0]) if row else None
+            if student in kept or not self.is_ours(row, student, known_students):
+                self.dropped += 1
+                kept.pop(student, None)
+                continue
+            kept[student] = [student, *row[1:]]
+        return kept
+
+    def is_ours(self, row, student, known_students):
+        """Whether ``row`` is one this grader writes, for a student of this class."""
+        if len(row) != len(self.header) or student not in known_students:
+            return False
+        values = dict(zip(self.header, row))
+        try:
+            points = {exercise: float(values[exercise]) for exercise in self.points}
+            total, most = float(values["total"]), float(values["max"])
+        except ValueError:
+            return False
+        return (values["status"] in STATUSES
+                and all(value in (0, self.points[exercise]) for exercise, value in points.items())
+                and math.isclose(total, sum(points.values())) and math.isclose(most, sum(self.points.values())))
+
+    def __contains__(self, student):
+        return student in self.rows
+
+    def add(self, row):
+        """Store one student's row (a list in header order) and rewrite the file."""
+        self.rows[row[0]] = [str(value) for value in row]
+        self.write()
+
+    def write(self):
+        rows = [self.header] + [[csv_cell(cell) for cell in self.rows[student]] for student in sorted(self.rows)]
+        buffer = io.StringIO()
+        csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows(rows)
+        write_atomically(self.path, buffer.getvalue())
+
+
+def read_json(path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_atomically(path, text):
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part."""
+    partial = Path(str(path) + ".partial")
+    with open(partial, "w", encoding="utf-8", newline="") as file:
+        file.write(text)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(partial, path)
