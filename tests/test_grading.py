@@ -6,7 +6,6 @@ limit each, and only one of them burns CPU while it does); a second, smaller cla
 seeds, zips and invalid entries.
 """
 
-import csv
 import os
 import secrets
 import shutil
@@ -16,53 +15,21 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from grading_corpus import MAX_POINTS, POINTS, ROOT, lost_only, make_editions, read_gradebook, submit
 
-from course_lib import exercises as registry
 from course_lib.grading import grade
-from course_lib.grading.sandbox import bwrap_problem
-from course_lib.release import release
+from course_lib.grading.isolation import probe
 
-ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 30  # seconds per child: far above an honest child's few seconds, and paid by every hang
-POINTS = {exercise.id: exercise.points for exercise in registry.EXERCISES}
-MAX_POINTS = sum(POINTS.values())
 SOLUTION_TEXT = "return input.clamp(min=0)"  # ReLU.forward's solution line in the instructor tree
-needs_bwrap = pytest.mark.skipif(bwrap_problem() is not None, reason=f"no bubblewrap: {bwrap_problem()}")
+ISOLATION = probe()
+needs_bwrap = pytest.mark.skipif(not ISOLATION.has("bubblewrap"),
+                                 reason=f"no bubblewrap: {ISOLATION.missing.get('bubblewrap')}")
 
 
 @pytest.fixture(scope="module")
 def editions(tmp_path_factory):
-    base = tmp_path_factory.mktemp("editions")
-    release(base / "student")
-    shutil.copytree(ROOT / "course_lib", base / "instructor" / "course_lib",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    return base
-
-
-def submit(folder, edition_root, edits=(), prepend=""):
-    """Copy an edition's course_lib to ``folder``; apply ``edits`` ((file, old, new), each old found
-    exactly once) and put ``prepend`` at the top of course_lib/__init__.py (runs at import)."""
-    shutil.copytree(edition_root / "course_lib", folder / "course_lib")
-    for file, old, new in edits:
-        path = folder / "course_lib" / file
-        text = path.read_text()
-        assert text.count(old) == 1, f"{file} no longer contains {old!r} exactly once"
-        path.write_text(text.replace(old, new))
-    init = folder / "course_lib" / "__init__.py"
-    init.write_text(prepend + "\n" + init.read_text())
-    return folder
-
-
-def read_gradebook(path):
-    with open(path, newline="") as file:
-        return {row["student"]: row for row in csv.DictReader(file)}
-
-
-def lost_only(row, *exercise_ids):
-    """The row has every exercise's points except these, which are 0."""
-    return all(float(row[exercise]) == (0 if exercise in exercise_ids else points)
-               for exercise, points in POINTS.items()) and \
-        float(row["total"]) == MAX_POINTS - sum(POINTS[exercise] for exercise in exercise_ids)
+    return make_editions(tmp_path_factory.mktemp("editions"))
 
 
 # --- the corpus ------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import importlib.machinery
 import importlib.util
 import io
 import json
+import math
 import os
 import resource
 import sys
@@ -83,9 +84,17 @@ def main(config_path):
     os.umask(0o077)
     if filter_rules is not None:
         filter_rules.load()
+    # Printing goes to memory, and stdout and stderr's descriptors to /dev/null: the grading process reads
+    # what was printed only through printed.txt, and its pipe (now on another descriptor) only for SEALED.
+    control = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
     printed = Printed(PRINTED_CHARS, config["limits"]["file_bytes"])
     sys.stdout = sys.stderr = printed
     results = Results(Path(config["out"]), numpy)
+    # Made now: a submission that fills out/ with files leaves room for what it printed, not a new file.
+    printed_file = open(Path(config["out"]) / "printed.txt", "w", errors="replace")
     try:
         import course_lib
 
@@ -98,8 +107,8 @@ def main(config_path):
 
     if course_lib is not None:
         run_cases(course_lib, trial, Path(config["plan"]), config["visible"], results, submission, config, torch)
-    seal(printed, Path(config["out"]))
-    sys.stdout = sys.stderr = Printed(0, config["limits"]["file_bytes"])
+    seal(printed, printed_file, control)
+    sys.stdout = sys.stderr = Printed(0, math.inf)  # from now on, printing is dropped, at no cost
     if course_lib is not None and config["hidden"] and sys.stdin.readline().strip() == "go":
         run_cases(course_lib, trial, Path(config["hidden_plan"]), config["hidden"], results, submission, config,
                   torch)
@@ -127,10 +136,12 @@ def run_cases(course_lib, trial, plan, case_ids, results, submission, config, to
         results.record(case_id, status)
 
 
-def seal(printed, out):
+def seal(printed, printed_file, control):
     """End the visible phase: leave what was printed in out/printed.txt and tell the grading process."""
-    (out / "printed.txt").write_text(printed.text(), errors="replace")
-    os.write(1, SEALED)
+    with printed_file:
+        printed_file.write(printed.text())
+    os.write(control, SEALED)
+    os.close(control)
 
 
 class Printed(io.TextIOBase):
