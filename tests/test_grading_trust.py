@@ -13,6 +13,11 @@ import io
 import os
 import re
 import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -21,6 +26,7 @@ from grading_corpus import MAX_POINTS, POINTS, lost_only, make_editions, read_gr
 
 from course_lib.grading import grade
 from course_lib.grading.cases import build_suite
+from course_lib.grading.cgroup import CGROUP_PREFIX
 from course_lib.grading.isolation import probe
 from course_lib.grading.names import feedback_name
 
@@ -437,3 +443,45 @@ def test_require_isolation_refuses_without_every_protection(hostile_class, tmp_p
         grade(hostile_class["submissions"], tmp_path / "gradebook.csv", tmp_path / "feedback", progress=False,
               require_isolation=True, switched_off=("seccomp",))
     assert not (tmp_path / "gradebook.csv").exists()
+
+
+# --- no traces ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda stop: stop.name)
+def test_a_run_stopped_by_a_signal_leaves_no_trace(hostile_class, stop):
+    scratch = Path(tempfile.mkdtemp(prefix="course-lib-test-scratch-", dir="/tmp"))
+    os.chmod(scratch, 0o711)  # like /tmp: children under their own uid pass through
+    try:
+        class_folder = hostile_class["base"] / f"stopped-{stop.name}"
+        submit(class_folder / "submissions" / "hangs", hostile_class["base"] / "editions" / "student",
+               prepend="import time\ntime.sleep(600)\n")
+        command = [sys.executable, "-m", "course_lib", "grade", str(class_folder / "submissions"), "--out",
+                   str(class_folder / "gradebook.csv"), "--feedback", str(class_folder / "feedback"), "--seed", "1"]
+        grading = subprocess.Popen(command, env={**os.environ, "TMPDIR": str(scratch)}, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        started = time.monotonic()
+        while not list(scratch.glob("course-lib-grade-*/submission-*/child/run-*")):
+            assert time.monotonic() - started < 120 and grading.poll() is None, "no child was started"
+            time.sleep(0.1)
+        time.sleep(1)  # the child is in its sandbox, importing the submission
+        grading.send_signal(stop)
+        output, errors = grading.communicate(timeout=120)
+        assert grading.returncode == 130 and "run the same command again to resume" in errors
+        assert list(scratch.iterdir()) == []
+        assert str(scratch) not in Path("/proc/mounts").read_text()
+        leftover = [pid for pid in filter(str.isdigit, os.listdir("/proc"))
+                    if str(scratch).encode() in read_or_empty(Path("/proc", pid, "cmdline"))]
+        assert leftover == []
+        if ISOLATION.has("memory cgroup"):
+            assert not list(ISOLATION.cgroups.parent.glob(f"{CGROUP_PREFIX}{grading.pid}-*"))
+    finally:
+        subprocess.run(["umount", "-R", "-l", str(scratch)], capture_output=True)
+        subprocess.run(["rm", "-rf", str(scratch)])
+
+
+def read_or_empty(path):
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 ATTACH = 'echo $$ > "$0" && exec "$@"'
+CGROUP_PREFIX = "course-lib-grade-"  # then the grading process's pid
 
 
 class MemoryCgroups:
@@ -27,7 +28,7 @@ class MemoryCgroups:
 
     def create(self, limit_bytes):
         """A new cgroup holding at most ``limit_bytes`` of memory (swap included)."""
-        path = self.parent / f"course-lib-grade-{secrets.token_hex(6)}"
+        path = self.parent / f"{CGROUP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
         path.mkdir()
         group = MemoryCgroup(path, self.version)
         try:

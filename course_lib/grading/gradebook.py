@@ -104,19 +104,16 @@ class Gradebook:
         if not rows or rows[0] != self.header:
             raise ValueError(f"{self.path} does not have this run's columns (expected {self.header}); pass "
                              "--restart to replace it, or choose another --out.")
-        kept = {}
-        for row in rows[1:]:
-            student = from_csv_cell(row[0]) if row else None
-            if student in kept or not self.is_ours(row, student, known_students):
-                self.dropped += 1
-                kept.pop(student, None)
-                continue
-            kept[student] = [student, *row[1:]]
+        rows = [[from_csv_cell(cell) for cell in row] for row in rows[1:]]
+        students = [row[0] if row else None for row in rows]
+        kept = {row[0]: row for row in rows
+                if students.count(row[0] if row else None) == 1 and self.is_ours(row, known_students)}
+        self.dropped = len(rows) - len(kept)
         return kept
 
-    def is_ours(self, row, student, known_students):
+    def is_ours(self, row, known_students):
         """Whether ``row`` is one this grader writes, for a student of this class."""
-        if len(row) != len(self.header) or student not in known_students:
+        if len(row) != len(self.header) or row[0] not in known_students:
             return False
         values = dict(zip(self.header, row))
         try:

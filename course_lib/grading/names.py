@@ -36,8 +36,10 @@ def escape(character):
 
 
 def student_id(entry_name):
-    """The student id of a submissions folder entry named ``entry_name`` (as os.listdir gives it)."""
-    return clean(os.fsencode(entry_name).decode("utf-8", "backslashreplace"))
+    """The student id of a submissions folder entry named ``entry_name`` (as os.listdir gives it): its
+    text, with bytes that are not UTF-8 and control characters escaped, and backslashes doubled so that
+    no two names give the same id."""
+    return clean(os.fsencode(entry_name).replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace"))
 
 
 def feedback_name(student):
@@ -46,7 +48,7 @@ def feedback_name(student):
     if SAFE_FILE_NAME.fullmatch(student) and not student.endswith("."):
         return student
     readable = re.sub(r"[^A-Za-z0-9._@+-]+", "_", student)[:60].strip("._") or "student"
-    return f"{readable}-{hashlib.sha256(student.encode()).hexdigest()[:12]}"
+    return f"{readable}-{hashlib.sha256(student.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
 
 
 def csv_cell(text):

@@ -197,8 +197,9 @@ class Sandbox:
         kill_group(process.pid)
         if cgroup is not None:
             cgroup.kill_all()
-        elif uid is not None and not self.uses_bwrap:
-            kill_uid(uid)
+        if uid is not None and not self.uses_bwrap:
+            kill_uid(uid)  # without a pid namespace or cgroup, a child may have left its group
+            remove_files_of(uid)
         process.wait()
         for stream in (process.stdin, process.stdout):
             try:
@@ -320,6 +321,25 @@ def kill_uid(uid):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def remove_files_of(uid, folders=("/tmp", "/var/tmp", "/dev/shm")):
+    """Remove what a child's uid (used by no one else) left in the folders every user may write to."""
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                continue
 
 
 def processes_of(uid):

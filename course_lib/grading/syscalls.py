@@ -1,8 +1,9 @@
 """The seccomp filter a grading child loads on itself before it imports the student's code.
 
 Standalone (it imports only the standard library and ``pyseccomp``, libseccomp's binding): the grader
-copies it into the child's read-only ``grader/`` folder beside ``runner.py``. Once loaded, a filter
-cannot be removed or loosened by anything that runs later in the process, threads included.
+copies it into the child's read-only ``grader/`` folder beside ``runner.py``, which builds the filter
+while it is still root and loads it once it has dropped its uid. Once loaded, a filter cannot be
+removed or loosened by anything that runs later in the process, threads included.
 
 What it refuses, with EPERM: new processes (fork, vfork, clone without CLONE_THREAD), running programs
 (execve, execveat), memory outside any file the sandbox bounds (SysV shared memory, memfd), sockets,
