@@ -357,10 +357,13 @@ def test_the_same_seed_gives_the_same_gradebook(small_class, tmp_path):
     assert (tmp_path / "gradebook.csv").read_text() == small_class["text"]
 
 
-def test_without_bubblewrap_resource_limits_alone_give_the_same_grades(small_class, tmp_path):
-    grade(small_class["submissions"], tmp_path / "gradebook.csv", tmp_path / "feedback", timeout=TIMEOUT,
-          seed=3, use_bwrap=False, progress=False)
+@pytest.mark.parametrize("switched_off", [(), ("seccomp", "memory cgroup", "output tmpfs", "own uid")],
+                         ids=["without bubblewrap", "without any kernel protection"])
+def test_resource_limits_alone_give_the_same_grades(small_class, tmp_path, switched_off):
+    summary = grade(small_class["submissions"], tmp_path / "gradebook.csv", tmp_path / "feedback", timeout=TIMEOUT,
+                    seed=3, use_bwrap=False, switched_off=switched_off, progress=False)
     assert (tmp_path / "gradebook.csv").read_text() == small_class["text"]
+    assert all(f"MISSING {name} (switched off)" in summary for name in ("bubblewrap", *switched_off))
 
 
 def test_resuming_with_another_seed_is_refused(small_class, tmp_path):
