@@ -30,7 +30,7 @@ class Rule:
 
 
 def grad_slug(found):
-    return ["bias-not-summed"] if found["parameter"] == "bias" else ["weight-grad-not-summed"]
+    return ["bias-not-summed"] if found["parameter"] == "bias" else ["weight-grad-not-summed", "two-d-only"]
 
 
 def grad_detail(found):
@@ -50,6 +50,10 @@ RULES = (
     Rule("RuntimeError", r"output with shape \[(?P<want>[^\]]*)\] doesn't match the broadcast shape "
                          r"\[(?P<got>[^\]]*)\]|The size of tensor a \(\d+\) must match the size of tensor b",
          r"\b(?P<parameter>weight|bias)\.grad\s*(\+=|=)", grad_slug, grad_detail),
+    # A parameter's gradient reshaped before it was summed over the batch.
+    Rule("RuntimeError", r"shape '\[(?P<want>[^\]]*)\]' is invalid for input of size (?P<size>\d+)",
+         r"\b(?P<parameter>weight|bias)\.grad\s*(\+=|=)", grad_slug,
+         lambda found: f"{found['size']} values cannot be reshaped to {found['parameter']}'s ({found['want']})"),
     # Columns reshaped to an image: only fold adds up a pixel's share from each patch.
     Rule("RuntimeError", r"shape '\[(?P<shape>[^\]]*)\]' is invalid for input of size (?P<size>\d+)",
          r"\.(reshape|view)\(", lambda found: ["reshape-not-fold"],

@@ -338,8 +338,11 @@ def sgd_step_rule(mistake):
             g = g + weight_decay * p
         if momentum:
             buffer = None if mistake == "buffer-not-kept" else state.get("buffer")
+            if state.pop("aliased", False):
+                buffer = g  # the buffer was p.grad itself: zero_grad() and the next gradient refilled it
             if buffer is None:
                 buffer = (1 - dampening) * g if mistake == "dampening-on-first-step" else g
+                state["aliased"] = mistake == "buffer-aliases-grad"
             else:
                 buffer = momentum * buffer + (1 - dampening) * g
             state["buffer"] = buffer
@@ -376,7 +379,7 @@ def adam_step_rule(mistake):
 
 OPTIMIZER_MISTAKES = {
     "sgd.step": (sgd_step_rule, ("decay-after-momentum", "dampening-on-first-step", "buffer-not-kept",
-                                 "weight-decay-sign")),
+                                 "buffer-aliases-grad", "weight-decay-sign")),
     "adam.step": (adam_step_rule, ("no-bias-correction", "eps-inside-sqrt", "decoupled-weight-decay",
                                    "bias-correction-stored", "step-counted-per-parameter")),
 }

@@ -218,6 +218,8 @@ def not_summed(evidence):
         return None
     for kept in kept_dims(tuple(actual.shape), tuple(expected.shape)):
         summed = tuple(dim for dim in range(actual.dim()) if dim not in kept)
+        if all(actual.shape[dim] == 1 for dim in summed):
+            return None  # only dimensions of size 1 too many: a keepdim or unsqueeze, not a missing sum
         if evidence.close(actual.sum(dim=summed).reshape(expected.shape), expected):
             return f"summing dims {summed} gives the right values"
     return "" if any(True for _ in kept_dims(tuple(actual.shape), tuple(expected.shape))) else None

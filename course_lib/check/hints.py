@@ -234,6 +234,10 @@ ENTRIES = (
     ("sgd.step/buffer-not-kept", "momentum buffer not kept between steps",
      "the buffer must live in self.state[p] (self.state[p]['momentum_buffer'] = b) so the next step "
      "starts from it; a local variable starts afresh at every step."),
+    ("sgd.step/buffer-aliases-grad", "momentum buffer is p.grad itself",
+     "on the first step the buffer must be a copy of the gradient (b = g.clone()): b = p.grad keeps the "
+     "parameter's gradient tensor, which zero_grad() empties and the next backward refills, so the next "
+     "step's buffer holds the new gradient instead of the old one."),
     ("sgd.step/weight-decay-sign", "weight decay with the wrong sign",
      "decay pulls weights towards 0: g = p.grad + weight_decay * p, then p -= lr * g."),
     ("adam.step/no-bias-correction", "no bias correction",
