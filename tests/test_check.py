@@ -16,8 +16,8 @@ import torch
 
 import course_lib
 from course_lib import nn, optim
-from course_lib.check import (CATALOGUE, check_exercise, check_module, check_numerically, check_optimizer,
-                              compare, make_trial, run_reference, student_side)
+from course_lib.check import (CATALOGUE, advice_for, check_exercise, check_module, check_numerically,
+                              check_optimizer, compare, hint, make_trial, run_reference, student_side)
 from course_lib.check.report import CaseReport, Report, Row
 from course_lib.exercises import TorchResidual, get
 
@@ -538,3 +538,82 @@ def test_checking_leaves_torchs_thread_count_alone():
     threads = torch.get_num_threads()
     check_exercise("linear.backward")
     assert torch.get_num_threads() == threads
+
+
+# --- advice for exceptions, and a forward of the wrong shape ---------------------------------------------
+
+
+@pytest.mark.parametrize("exercise_id, error_type, message, line, hint_id", [
+    ("conv2d.backward", "RuntimeError", "output with shape [3] doesn't match the broadcast shape [3, 36]",
+     "self.bias.grad += grad_rows.sum(dim=0)", "conv2d.backward/bias-not-summed"),
+    ("conv2d.backward", "RuntimeError", "shape '[2, 3, 6, 6]' is invalid for input of size 1944",
+     "return grad_columns.reshape(N, C, H, W)", "conv2d.backward/reshape-not-fold"),
+    ("linear.forward", "RuntimeError", "mat1 and mat2 shapes cannot be multiplied (4x3 and 5x3)",
+     "output = input @ self.weight.data", "linear.forward/weight-not-transposed"),
+    ("linear.forward", "RuntimeError", "self must be a matrix", "output = torch.mm(input, w.t())",
+     "linear.forward/two-d-only"),
+    ("sequential.backward", "ValueError", "Affine.backward expects grad_output of the shape its forward "
+     "returned, (2, 5); got (2, 3).", "grad = module.backward(grad)", "sequential.backward/forward-order"),
+    ("sequential.backward", "ValueError", "Tanh.backward expects grad_output of the shape its forward "
+     "returned, (2, 5); got (2, 3).", "g = module.backward(grad_output)", "sequential.backward/outputs-not-chained"),
+], ids=lambda value: value if isinstance(value, str) and "/" in value else "")
+def test_advice_for_turns_an_exception_at_the_students_line_into_the_exercises_hint(
+        exercise_id, error_type, message, line, hint_id):
+    # The grader calls it with what its child reported: plain strings.
+    advice = advice_for(exercise_id, error_type, message, line)
+    assert advice.id == hint_id
+    assert (advice.name, advice.cause) == (CATALOGUE[hint_id].name, CATALOGUE[hint_id].cause)
+
+
+def test_advice_for_stays_silent_when_it_knows_nothing():
+    assert advice_for("relu.backward", "RuntimeError", "mat1 and mat2 shapes cannot be multiplied (4x3 and 5x3)",
+                      "x @ y") is None  # ReLU has no matrix product
+    assert advice_for("conv2d.backward", "TypeError", "unsupported operand", "self.bias.grad += 1") is None
+    assert advice_for("not an exercise", "RuntimeError", "self must be a matrix", "") is None
+
+
+class LinearBiasGradPerSample(nn.Linear):
+    def backward(self, grad_output):
+        input = self.saved_for_backward()
+        self.weight.grad += grad_output.reshape(-1, self.out_features).T @ input.reshape(-1, self.in_features)
+        if self.bias is not None:
+            self.bias.grad += grad_output.sum(dim=0)
+        return grad_output @ self.weight.data
+
+
+def test_an_error_report_gives_the_advice_above_torchs_message():
+    report = check_wrong("linear.backward", "nn.Linear", LinearBiasGradPerSample)
+    case = next(case for case in report.cases if case.status == "error")
+    assert case.hint.id == "linear.backward/bias-not-summed"
+    lines = str(report).splitlines()
+    advice = next(index for index, line in enumerate(lines) if "hint: bias gradient not summed" in line)
+    assert lines[advice + 1].strip().startswith("RuntimeError: output with shape [3]")
+    assert lines[advice + 2].strip().endswith("in backward: self.bias.grad += grad_output.sum(dim=0)")
+    page = html.unescape(report._repr_html_())
+    assert page.index("bias gradient not summed") < page.index("RuntimeError: output with shape [3]")
+
+
+class ConvForgettingTheReshape(nn.Conv2d):
+    def forward(self, input):
+        output = super().forward(input)
+        return output.flatten(2)
+
+
+def test_a_forward_of_the_wrong_shape_fails_the_backward_rows_without_an_error():
+    report = check_wrong("conv2d.backward", "nn.Conv2d", ConvForgettingTheReshape)
+    case = report.cases[0]
+    assert case.status == "fail" and case.where == ""
+    rows = {row.name: row for row in case.rows}
+    assert rows["output"].note == "shape (3, 3, 36), expected (3, 3, 6, 6)"
+    assert rows["grad input"].note == "not run: forward returned shape (3, 3, 36), expected (3, 3, 6, 6)"
+    assert rows["grad input"].hint.id == "any/forward-wrong-shape"
+    assert "checked_backward" not in str(report)
+
+
+def test_hints_carry_their_catalogue_id_and_read_as_text():
+    found = hint("mse_loss.backward/two-forgotten", "factor 0.5")
+    assert (found.id, found.name, found.detail) == ("mse_loss.backward/two-forgotten",
+                                                     "the 2 of the square's derivative missing", "factor 0.5")
+    assert str(found) == f"the 2 of the square's derivative missing (factor 0.5): {found.cause}"
+    with pytest.raises(KeyError):
+        hint("mse_loss.backward/no-such-mistake")

@@ -71,6 +71,9 @@ RULES = (
          lambda found: ["weight-not-transposed", "grad-input-weight-transposed", "outputs-not-chained"],
          lambda found: f"({found['a']}, {found['b']}) @ ({found['c']}, {found['d']}): the inner sizes "
                        f"{found['b']} and {found['c']} differ"),
+    # self.bias used in a layer built with bias=False.
+    Rule("AttributeError", r"'NoneType' object has no attribute '(data|grad)'", r"\bself\.bias\.(data|grad)\b",
+         lambda found: ["bias-none"]),
     # A module's backward given a gradient of another shape than its forward returned.
     Rule("ValueError", r"expects grad_output of the shape its forward returned",
          r"(?:(?P<target>\w+)\s*=\s*)?[\w.\[\]]+\.backward\((?P<argument>\w+)\)", chained_slug),

@@ -357,6 +357,9 @@ ENTRIES = (
     ("any/bias-grad-missing", "bias gradient missing",
      "backward never adds d loss / d bias to bias.grad: it is grad_output summed over every dimension "
      "except the output-channel (or output-feature) one."),
+    ("any/bias-none", "bias=False not handled",
+     "a layer built with bias=False has self.bias = None: guard every use of the bias, in forward and in "
+     "backward, with a test: if self.bias is not None."),
     ("any/hyper-parameter-ignored", "hyper-parameter ignored",
      "step() never uses this hyper-parameter (a value written in, or only used on some path): read it "
      "from self (self.betas, self.eps, ...)."),
