@@ -32,7 +32,8 @@ def unfold_loop(rows="i * dh", columns="j * dw", sh="sh", sw="sw", stack=2, each
     return f"""    patches = []
     for i in range(kh):
         for j in range(kw):
-            patch = padded[:, :, {rows}:{rows} + {sh} * (out_h - 1) + 1:{sh}, {columns}:{columns} + {sw} * (out_w - 1) + 1:{sw}]
+            patch = padded[:, :, {rows}:{rows} + {sh} * (out_h - 1) + 1:{sh},
+                           {columns}:{columns} + {sw} * (out_w - 1) + 1:{sw}]
             patches.append(patch{each})
     return torch.stack(patches, dim={stack}).reshape(N, C * kh * kw, out_h * out_w)
 """
@@ -42,7 +43,8 @@ def unfold(**slices):
     return [(CONV, UNFOLD_STRIDED, unfold_loop(**slices))]
 
 
-FOLD_ADD = "            padded[:, :, i * dh:i * dh + sh * out_h:sh, j * dw:j * dw + sw * out_w:sw] += patches[:, :, i, j]\n"
+FOLD_ADD = ("            padded[:, :, i * dh:i * dh + sh * out_h:sh, j * dw:j * dw + sw * out_w:sw]"
+            " += patches[:, :, i, j]\n")
 
 
 def fold(window, operator="+="):
@@ -54,7 +56,8 @@ CONV_RESHAPE = "        return output.reshape(N, self.out_channels, out_h, out_w
 CONV_WEIGHT_GRAD = "(grad_rows @ columns.transpose(1, 2)).sum(dim=0).reshape(self.weight.shape)"
 CONV_BIAS_GRAD = "            self.bias.grad += grad_rows.sum(dim=(0, 2))\n"
 CONV_GRAD_COLUMNS = "        grad_columns = self.weight.data.reshape(self.out_channels, -1).T @ grad_rows\n"
-CONV_FOLD = "        return fold(grad_columns, input_size, self.kernel_size, self.dilation, self.padding, self.stride)\n"
+CONV_FOLD = ("        return fold(grad_columns, input_size, self.kernel_size, self.dilation, self.padding,"
+             " self.stride)\n")
 TRANSPOSED_PRODUCT = "self.weight.data.reshape(self.in_channels, -1).T @ grid.flatten(2)"
 TRANSPOSED_BIAS = "        if self.bias is not None:\n            output += self.bias.data[:, None, None]\n"
 TRANSPOSED_WEIGHT_GRAD = "(grid_rows @ grad_columns.transpose(1, 2)).sum(dim=0).reshape(self.weight.shape)"
@@ -70,7 +73,8 @@ MSE_GRAD = "        grad_input = 2 * difference * grad_output\n"
 MSE_GRAD_RETURN = '        return grad_input / difference.numel() if self.reduction == "mean" else grad_input\n'
 SGD_DECAY = "            grad = p.grad + self.weight_decay * p.data\n"
 SGD_BUFFER = ('                buffer = self.state[p].get("momentum_buffer")\n'
-              "                buffer = grad if buffer is None else self.momentum * buffer + (1 - self.dampening) * grad\n")
+              "                buffer = grad if buffer is None else self.momentum * buffer"
+              " + (1 - self.dampening) * grad\n")
 SGD_MOMENTUM = (
     "            if self.momentum != 0:\n" + SGD_BUFFER + '                self.state[p]["momentum_buffer"] = buffer\n'
     "                grad = grad + self.momentum * buffer if self.nesterov else buffer\n")
@@ -130,14 +134,17 @@ MISTAKES = [
        SIGMOID_FORWARD + "        self.save_for_backward(input)\n")]),
     ("tanh.forward/half-argument", "tanh.forward",
      [(ACTIVATION, "        output = torch.tanh(input)\n", "        output = 2 * torch.sigmoid(input) - 1\n")]),
-    ("tanh.backward/one-minus-y", "tanh.backward", [(ACTIVATION, TANH_BACKWARD, "        return grad_output * (1 - output)\n")]),
-    ("tanh.backward/grad-output-forgotten", "tanh.backward", [(ACTIVATION, TANH_BACKWARD, "        return 1 - output**2\n")]),
+    ("tanh.backward/one-minus-y", "tanh.backward",
+     [(ACTIVATION, TANH_BACKWARD, "        return grad_output * (1 - output)\n")]),
+    ("tanh.backward/grad-output-forgotten", "tanh.backward",
+     [(ACTIVATION, TANH_BACKWARD, "        return 1 - output**2\n")]),
     ("tanh.backward/derivative-at-output", "tanh.backward",
      [(ACTIVATION, TANH_BACKWARD, "        return grad_output * (1 - torch.tanh(output) ** 2)\n")]),
     ("tanh.backward/input-used-as-output", "tanh.backward",
      [(ACTIVATION, "        output = torch.tanh(input)\n        self.save_for_backward(output)\n",
        "        output = torch.tanh(input)\n        self.save_for_backward(input)\n")]),
-    ("any/sign-flipped", "tanh.backward", [(ACTIVATION, TANH_BACKWARD, "        return grad_output * (output**2 - 1)\n")]),
+    ("any/sign-flipped", "tanh.backward",
+     [(ACTIVATION, TANH_BACKWARD, "        return grad_output * (output**2 - 1)\n")]),
     ("any/nothing-returned", "tanh.backward", [(ACTIVATION, TANH_BACKWARD, "        grad_output * (1 - output**2)\n")]),
     # --- 02_unfold_convolution ------------------------------------------------------------------------
     ("unfold/offsets-swapped", "unfold", unfold(rows="j * dh", columns="i * dw")),
@@ -186,12 +193,14 @@ MISTAKES = [
     ("any/forward-wrong-shape", "conv2d.backward", [(CONV, CONV_RESHAPE, "        return output\n")]),
     # --- 03_transpose_convolution ---------------------------------------------------------------------
     ("conv_transpose2d.forward/weight-channel-order", "conv_transpose2d.forward",  # "(out, in) like Conv2d"
-     [(CONV, TRANSPOSED_PRODUCT, "self.weight.data.transpose(0, 1).reshape(self.in_channels, -1).T @ grid.flatten(2)")]),
+     [(CONV, TRANSPOSED_PRODUCT,
+       "self.weight.data.transpose(0, 1).reshape(self.in_channels, -1).T @ grid.flatten(2)")]),
     ("conv_transpose2d.forward/kernel-flipped", "conv_transpose2d.forward",
      [(CONV, TRANSPOSED_PRODUCT, "self.weight.data.flip(2, 3).reshape(self.in_channels, -1).T @ grid.flatten(2)")]),
     ("conv_transpose2d.forward/bias-missing", "conv_transpose2d.forward", [(CONV, TRANSPOSED_BIAS, "")]),
     ("conv_transpose2d.forward/grid-not-padded", "conv_transpose2d.forward",
-     [(CONV, "        grid = input.new_zeros(N, self.in_channels, grid_h, grid_w)\n        grid[:, :, :H, :W] = input\n",
+     [(CONV, "        grid = input.new_zeros(N, self.in_channels, grid_h, grid_w)\n"
+             "        grid[:, :, :H, :W] = input\n",
        "        grid = input\n")]),
     ("conv_transpose2d.backward/weight-grad-transposed", "conv_transpose2d.backward",
      [(CONV, TRANSPOSED_WEIGHT_GRAD, "(grad_columns @ grid_rows.transpose(1, 2)).sum(dim=0).reshape(self.weight.shape)")]),

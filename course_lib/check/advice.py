@@ -36,7 +36,7 @@ def grad_slug(found):
 def grad_detail(found):
     if found.get("want"):
         return f"{found['parameter']}.grad has shape ({found['want']}), the tensor added to it ({found['got']})"
-    return f"{found['parameter']}.grad and the tensor added to it have different shapes"
+    return f"{found['parameter']}.grad and the tensor added to it differ in size: {found['a']} and {found['b']}"
 
 
 def chained_slug(found):
@@ -48,7 +48,8 @@ def chained_slug(found):
 RULES = (
     # p.grad += something of another shape: a sum over the batch (and positions) is missing.
     Rule("RuntimeError", r"output with shape \[(?P<want>[^\]]*)\] doesn't match the broadcast shape "
-                         r"\[(?P<got>[^\]]*)\]|The size of tensor a \(\d+\) must match the size of tensor b",
+                         r"\[(?P<got>[^\]]*)\]|"
+                         r"The size of tensor a \((?P<a>\d+)\) must match the size of tensor b \((?P<b>\d+)\)",
          r"\b(?P<parameter>weight|bias)\.grad\s*(\+=|=)", grad_slug, grad_detail),
     # A parameter's gradient reshaped before it was summed over the batch.
     Rule("RuntimeError", r"shape '\[(?P<want>[^\]]*)\]' is invalid for input of size (?P<size>\d+)",

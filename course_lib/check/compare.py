@@ -119,7 +119,8 @@ def form_problem(label, actual, expected, input_shape=None, scope="any", name=No
     if actual is None:
         return Row(label, False, hint=hint("any/nothing-returned"), note=f"got None, expected {wanted}")
     if not isinstance(actual, torch.Tensor):
-        return Row(label, False, hint=hint("any/not-a-tensor"), note=f"got a {type(actual).__name__}, expected {wanted}")
+        return Row(label, False, hint=hint("any/not-a-tensor"),
+                   note=f"got a {type(actual).__name__}, expected {wanted}")
     if actual.shape != expected.shape:
         evidence = Evidence(name or label, actual.detach().to(expected.dtype), expected, [], input_shape, scope=scope)
         return Row(label, False, hint=first_hint(SHAPE_FINGERPRINTS, evidence),

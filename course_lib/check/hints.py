@@ -138,7 +138,8 @@ ENTRIES = (
      "sample's, with no division by N."),
     ("conv2d.backward/bias-not-summed", "bias gradient not summed over batch and positions",
      "bias[o] is added at every pixel of every sample, so d loss / d bias[o] is grad_output[:, o] summed "
-     "over N, H_out and W_out: grad_output.sum(dim=(0, 2, 3)), shape (C_out,)."),
+     "over N, H_out and W_out: grad_output.sum(dim=(0, 2, 3)) (or grad_rows.sum(dim=(0, 2)) on the "
+     "(N, C_out, L) rows), shape (C_out,)."),
     ("conv2d.backward/weight-grad-not-summed", "weight gradient not summed over the batch",
      "every sample uses the same weight: (grad_rows @ columns.transpose(1, 2)) is (N, C_out, C_in * kh * kw); "
      "sum it over dim 0 before reshaping to (C_out, C_in, kh, kw)."),
