@@ -259,52 +259,62 @@ def pairs(kwargs, *names):
             for value in (kwargs.get(name, defaults.get(name)) for name in names)]
 
 
-def unfold_variant(input, kwargs, swap=False, stride=True, dilation=True, one_side=False, channel_last=False,
-                   column_major=False):
-    """unfold with one mistake: kernel offsets swapped, stride or dilation ignored, the padding all on the
-    bottom/right, rows ordered (i, j, c), or patch positions in column-major order."""
-    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = pairs(kwargs, "kernel_size", "dilation", "padding", "stride")
-    (dh, dw), (sh, sw) = ((dh, dw) if dilation else (1, 1)), ((sh, sw) if stride else (1, 1))
-    n, c, height, width = input.shape
-    padded = F.pad(input, (0, 2 * pw, 0, 2 * ph) if one_side else (pw, pw, ph, ph))
-    (true_dh, true_dw), (true_sh, true_sw) = pairs(kwargs, "dilation", "stride")
-    out_h = (height + 2 * ph - true_dh * (kh - 1) - 1) // true_sh + 1
-    out_w = (width + 2 * pw - true_dw * (kw - 1) - 1) // true_sw + 1
-    rows = []
-    for i in range(kh):
-        for j in range(kw):
-            a, b = (j, i) if swap else (i, j)
-            patch = padded[:, :, a * dh:a * dh + sh * (out_h - 1) + 1:sh, b * dw:b * dw + sw * (out_w - 1) + 1:sw]
-            if patch.shape[-2:] != (out_h, out_w):
-                return None
-            rows.append(patch.transpose(-1, -2) if column_major else patch)
-    columns = torch.stack(rows, dim=2)  # (N, C, kh * kw, out_h, out_w)
-    if channel_last:
-        columns = columns.transpose(1, 2)
-    return columns.reshape(n, -1, out_h * out_w)
+def grid(size, kernel, dilation, padding, stride):
+    """(H_out, W_out): the patch positions of a kernel on an image of ``size`` (pairs throughout)."""
+    return tuple((length + 2 * pad - dil * (k - 1) - 1) // step + 1
+                 for length, k, dil, pad, step in zip(size, kernel, dilation, padding, stride))
 
 
-def fold_variant(input, kwargs, overwrite=False, crop_one_side=False, swap=False, stride=True, dilation=True):
-    """fold with one mistake: overlaps overwritten, the crop on one side, kernel offsets swapped, stride or
-    dilation ignored."""
-    (height, width), (kh, kw), (dh, dw), (ph, pw), (sh, sw) = pairs(
-        kwargs, "output_size", "kernel_size", "dilation", "padding", "stride")
-    out_h = (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    out_w = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    (dh, dw), (sh, sw) = ((dh, dw) if dilation else (1, 1)), ((sh, sw) if stride else (1, 1))
-    n = input.shape[0]
-    patches = input.reshape(n, -1, kh, kw, out_h, out_w)
-    padded = input.new_zeros(n, patches.shape[1], height + 2 * ph, width + 2 * pw)
+def kernel_windows(padded, kernel, dilation, stride, out, swap=False):
+    """[(i, j, the view of ``padded`` that kernel offset (i, j) covers at every patch position)], or None
+    when a window does not fit (the mistake cannot happen on this trial). swap: offsets (j, i) instead."""
+    (kh, kw), (dh, dw), (sh, sw), (out_h, out_w) = kernel, dilation, stride, out
+    windows = []
     for i in range(kh):
         for j in range(kw):
             a, b = (j, i) if swap else (i, j)
             window = padded[:, :, a * dh:a * dh + sh * (out_h - 1) + 1:sh, b * dw:b * dw + sw * (out_w - 1) + 1:sw]
             if window.shape[-2:] != (out_h, out_w):
                 return None
-            if overwrite:
-                window.copy_(patches[:, :, i, j])
-            else:
-                window += patches[:, :, i, j]
+            windows.append((i, j, window))
+    return windows
+
+
+def unfold_variant(input, kwargs, swap=False, stride=True, dilation=True, one_side=False, channel_last=False,
+                   column_major=False):
+    """unfold with one mistake: kernel offsets swapped, stride or dilation ignored, the padding all on the
+    bottom/right, rows ordered (i, j, c), or patch positions in column-major order."""
+    kernel, true_dilation, (ph, pw), true_stride = pairs(kwargs, "kernel_size", "dilation", "padding", "stride")
+    out = grid(input.shape[2:], kernel, true_dilation, (ph, pw), true_stride)
+    padded = F.pad(input, (0, 2 * pw, 0, 2 * ph) if one_side else (pw, pw, ph, ph))
+    windows = kernel_windows(padded, kernel, true_dilation if dilation else (1, 1), true_stride if stride else (1, 1),
+                             out, swap)
+    if windows is None:
+        return None
+    rows = [window.transpose(-1, -2) if column_major else window for _, _, window in windows]
+    columns = torch.stack(rows, dim=2)  # (N, C, kh * kw, out_h, out_w)
+    if channel_last:
+        columns = columns.transpose(1, 2)
+    return columns.reshape(input.shape[0], -1, out[0] * out[1])
+
+
+def fold_variant(input, kwargs, overwrite=False, crop_one_side=False, swap=False, stride=True, dilation=True):
+    """fold with one mistake: overlaps overwritten, the crop on one side, kernel offsets swapped, stride or
+    dilation ignored."""
+    (height, width), kernel, true_dilation, (ph, pw), true_stride = pairs(
+        kwargs, "output_size", "kernel_size", "dilation", "padding", "stride")
+    out = grid((height, width), kernel, true_dilation, (ph, pw), true_stride)
+    patches = input.reshape(input.shape[0], -1, *kernel, *out)
+    padded = input.new_zeros(input.shape[0], patches.shape[1], height + 2 * ph, width + 2 * pw)
+    windows = kernel_windows(padded, kernel, true_dilation if dilation else (1, 1), true_stride if stride else (1, 1),
+                             out, swap)
+    if windows is None:
+        return None
+    for i, j, window in windows:
+        if overwrite:
+            window.copy_(patches[:, :, i, j])
+        else:
+            window += patches[:, :, i, j]
     return padded[:, :, :height, :width] if crop_one_side else padded[:, :, ph:ph + height, pw:pw + width]
 
 
