@@ -251,6 +251,8 @@ def module_candidates(family, runs, twice, backward=True):
 
 
 # --- unfold and fold --------------------------------------------------------------------------------
+# Each mistake is computed from torch's own unfold and fold on changed arguments or rearranged columns, so
+# that this file, which students get, holds no unfold or fold of its own.
 
 
 def pairs(kwargs, *names):
@@ -265,66 +267,87 @@ def grid(size, kernel, dilation, padding, stride):
                  for length, k, dil, pad, step in zip(size, kernel, dilation, padding, stride))
 
 
-def kernel_windows(padded, kernel, dilation, stride, out, swap=False):
-    """[(i, j, the view of ``padded`` that kernel offset (i, j) covers at every patch position)], or None
-    when a window does not fit (the mistake cannot happen on this trial). swap: offsets (j, i) instead."""
-    (kh, kw), (dh, dw), (sh, sw), (out_h, out_w) = kernel, dilation, stride, out
-    windows = []
-    for i in range(kh):
-        for j in range(kw):
-            a, b = (j, i) if swap else (i, j)
-            window = padded[:, :, a * dh:a * dh + sh * (out_h - 1) + 1:sh, b * dw:b * dw + sw * (out_w - 1) + 1:sw]
-            if window.shape[-2:] != (out_h, out_w):
-                return None
-            windows.append((i, j, window))
-    return windows
+def first_positions(columns, full, out):
+    """columns (N, R, full_h * full_w) on a grid of ``full`` positions -> its top-left ``out`` ones."""
+    return columns.reshape(*columns.shape[:2], *full)[..., :out[0], :out[1]].flatten(2)
 
 
-def unfold_variant(input, kwargs, swap=False, stride=True, dilation=True, one_side=False, channel_last=False,
-                   column_major=False):
-    """unfold with one mistake: kernel offsets swapped, stride or dilation ignored, the padding all on the
-    bottom/right, rows ordered (i, j, c), or patch positions in column-major order."""
-    kernel, true_dilation, (ph, pw), true_stride = pairs(kwargs, "kernel_size", "dilation", "padding", "stride")
-    out = grid(input.shape[2:], kernel, true_dilation, (ph, pw), true_stride)
-    padded = F.pad(input, (0, 2 * pw, 0, 2 * ph) if one_side else (pw, pw, ph, ph))
-    windows = kernel_windows(padded, kernel, true_dilation if dilation else (1, 1), true_stride if stride else (1, 1),
-                             out, swap)
-    if windows is None:
+def on_grid(columns, out, full):
+    """columns (N, R, out_h * out_w) -> the top-left of a zero grid of ``full`` positions, flattened."""
+    grid_columns = columns.new_zeros(*columns.shape[:2], *full)
+    grid_columns[..., :out[0], :out[1]] = columns.reshape(*columns.shape[:2], *out)
+    return grid_columns.flatten(2)
+
+
+def swap_offsets(columns, kernel):
+    """Columns whose kernel offsets (i, j) are read as (j, i) (a square kernel only)."""
+    if kernel[0] != kernel[1]:
         return None
-    rows = [window.transpose(-1, -2) if column_major else window for _, _, window in windows]
-    columns = torch.stack(rows, dim=2)  # (N, C, kh * kw, out_h, out_w)
-    if channel_last:
-        columns = columns.transpose(1, 2)
-    return columns.reshape(input.shape[0], -1, out[0] * out[1])
+    n, rows, length = columns.shape
+    return columns.reshape(n, -1, *kernel, length).transpose(2, 3).reshape(n, rows, length)
 
 
-def fold_variant(input, kwargs, overwrite=False, crop_one_side=False, swap=False, stride=True, dilation=True):
-    """fold with one mistake: overlaps overwritten, the crop on one side, kernel offsets swapped, stride or
-    dilation ignored."""
-    (height, width), kernel, true_dilation, (ph, pw), true_stride = pairs(
-        kwargs, "output_size", "kernel_size", "dilation", "padding", "stride")
-    out = grid((height, width), kernel, true_dilation, (ph, pw), true_stride)
-    patches = input.reshape(input.shape[0], -1, *kernel, *out)
-    padded = input.new_zeros(input.shape[0], patches.shape[1], height + 2 * ph, width + 2 * pw)
-    windows = kernel_windows(padded, kernel, true_dilation if dilation else (1, 1), true_stride if stride else (1, 1),
-                             out, swap)
-    if windows is None:
-        return None
-    for i, j, window in windows:
-        if overwrite:
-            window.copy_(patches[:, :, i, j])
-        else:
-            window += patches[:, :, i, j]
-    return padded[:, :, :height, :width] if crop_one_side else padded[:, :, ph:ph + height, pw:pw + width]
+def unfold_variant(input, kwargs, mistake):
+    kernel, dilation, padding, stride = pairs(kwargs, "kernel_size", "dilation", "padding", "stride")
+    out = grid(input.shape[2:], kernel, dilation, padding, stride)
+    right = F.unfold(input, kernel, dilation, padding, stride)
+    n, rows, length = right.shape
+    if mistake == "offsets-swapped":
+        return swap_offsets(right, kernel) if dilation[0] == dilation[1] else None
+    if mistake in ("stride-ignored", "dilation-ignored"):
+        changed = dict(stride=(1, 1)) if mistake == "stride-ignored" else dict(dilation=(1, 1))
+        arguments = {**dict(dilation=dilation, stride=stride), **changed}
+        full = grid(input.shape[2:], kernel, arguments["dilation"], padding, arguments["stride"])
+        return first_positions(F.unfold(input, kernel, padding=padding, **arguments), full, out)
+    if mistake == "padding-one-side":
+        padded = F.pad(input, (0, 2 * padding[1], 0, 2 * padding[0]))
+        return F.unfold(padded, kernel, dilation, 0, stride)
+    if mistake == "channel-order":
+        return right.reshape(n, input.shape[1], -1, length).transpose(1, 2).reshape(n, rows, length)
+    if mistake == "positions-transposed":
+        return right.reshape(n, rows, *out).transpose(-1, -2).reshape(n, rows, length)
+    raise ValueError(mistake)
+
+
+def fold_variant(input, kwargs, mistake):
+    size, kernel, dilation, padding, stride = pairs(kwargs, "output_size", "kernel_size", "dilation", "padding",
+                                                    "stride")
+    out = grid(size, kernel, dilation, padding, stride)
+    if mistake == "overwrites-overlaps":
+        # Kernel offsets in the order a loop visits them; each offset's patches do not overlap one another,
+        # and every pixel keeps the value of the last offset that reaches it.
+        n, rows, length = input.shape
+        offsets = input.reshape(n, -1, kernel[0] * kernel[1], length)
+        result = input.new_zeros(n, offsets.shape[1], *size)
+        for offset in range(offsets.shape[2]):
+            alone = torch.zeros_like(offsets)
+            alone[:, :, offset] = offsets[:, :, offset]
+            reached = torch.zeros_like(offsets)
+            reached[:, :, offset] = 1
+            value = F.fold(alone.reshape(n, rows, length), size, kernel, dilation, padding, stride)
+            covered = F.fold(reached.reshape(n, rows, length), size, kernel, dilation, padding, stride) > 0
+            result = torch.where(covered, value, result)
+        return result
+    if mistake == "crop-one-side":
+        padded_size = (size[0] + 2 * padding[0], size[1] + 2 * padding[1])
+        return F.fold(input, padded_size, kernel, dilation, 0, stride)[..., :size[0], :size[1]]
+    if mistake == "offsets-swapped":
+        swapped = swap_offsets(input, kernel) if dilation[0] == dilation[1] else None
+        return None if swapped is None else F.fold(swapped, size, kernel, dilation, padding, stride)
+    if mistake in ("stride-ignored", "dilation-ignored"):
+        changed = dict(stride=(1, 1)) if mistake == "stride-ignored" else dict(dilation=(1, 1))
+        arguments = {**dict(dilation=dilation, stride=stride), **changed}
+        full = grid(size, kernel, arguments["dilation"], padding, arguments["stride"])
+        if full[0] < out[0] or full[1] < out[1]:
+            return None
+        return F.fold(on_grid(input, out, full), size, kernel, padding=padding, **arguments)
+    raise ValueError(mistake)
 
 
 FUNCTION_MISTAKES = {
-    "unfold": {"offsets-swapped": dict(swap=True), "stride-ignored": dict(stride=False),
-               "dilation-ignored": dict(dilation=False), "padding-one-side": dict(one_side=True),
-               "channel-order": dict(channel_last=True), "positions-transposed": dict(column_major=True)},
-    "fold": {"overwrites-overlaps": dict(overwrite=True), "crop-one-side": dict(crop_one_side=True),
-             "offsets-swapped": dict(swap=True), "stride-ignored": dict(stride=False),
-             "dilation-ignored": dict(dilation=False)},
+    "unfold": ("offsets-swapped", "stride-ignored", "dilation-ignored", "padding-one-side", "channel-order",
+               "positions-transposed"),
+    "fold": ("overwrites-overlaps", "crop-one-side", "offsets-swapped", "stride-ignored", "dilation-ignored"),
 }
 
 
@@ -332,8 +355,8 @@ def function_candidates(exercise_id, input, kwargs):
     """{"output": [Candidate]} for unfold or fold."""
     variant = {"unfold": unfold_variant, "fold": fold_variant}[exercise_id]
     found = {}
-    for slug, flags in FUNCTION_MISTAKES[exercise_id].items():
-        add(found, "output", f"{exercise_id}/{slug}", attempt(lambda: variant(input, kwargs, **flags)))
+    for slug in FUNCTION_MISTAKES[exercise_id]:
+        add(found, "output", f"{exercise_id}/{slug}", attempt(lambda: variant(input, kwargs, slug)))
     return found
 
 

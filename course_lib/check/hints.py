@@ -127,7 +127,7 @@ ENTRIES = (
     ("conv2d.forward/bias-missing", "bias missing",
      "add bias[o] to every pixel of output channel o: output += bias[:, None] on (N, C_out, L) "
      "(or bias[:, None, None] on (N, C_out, H_out, W_out))."),
-    ("conv2d.backward/kernel-flipped", "grad input with a flipped kernel",
+    ("conv2d.backward/kernel-flipped", "kernel flipped in the grad input",
      "the gradient w.r.t. the input uses the same weights as forward, unflipped: "
      "grad_columns = weight.reshape(C_out, -1).T @ grad_output rows, then fold."),
     ("conv2d.backward/weight-grad-transposed", "weight gradient laid out (C_in * kh * kw, C_out)",
