@@ -41,7 +41,7 @@ WRONG_MATH = [
     ("sign_flipped_relu", [RELU_BACKWARD], ["relu.backward"], "sign flipped"),
     ("mse_missing_factor_2", [("nn/loss.py", "grad_input = 2 * difference * grad_output",
                                "grad_input = difference * grad_output")],
-     ["mse_loss.backward"], "off by a constant factor"),
+     ["mse_loss.backward"], "the 2 of the square's derivative missing"),
     ("linear_no_bias_grad", [("nn/linear.py", "            self.bias.grad += grad_rows.sum(dim=0)\n",
                               "            pass\n")], ["linear.backward"], "bias gradient missing"),
     ("conv2d_flipped_kernel", [("nn/conv.py", "grad_columns = self.weight.data.reshape(self.out_channels, -1).T",
@@ -51,7 +51,7 @@ WRONG_MATH = [
                             "        return grad_output * torch.sigmoid(output) * (1 - torch.sigmoid(output))\n")],
      ["sigmoid.backward"], "derivative taken at the output"),
     ("sgd_ignores_weight_decay", [("optim/sgd.py", "grad = p.grad + self.weight_decay * p.data", "grad = p.grad")],
-     ["sgd.step"], "hyper-parameter ignored"),
+     ["sgd.step"], "weight_decay ignored"),
 ]
 
 
