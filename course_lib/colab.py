@@ -41,9 +41,9 @@ def keep_course_on_drive():
     added = copy_missing_files(PACKAGE, course / "course_lib")
     import_course_from(course)
     where = f"MyDrive/{COURSE_ON_DRIVE}/course_lib"
-    print(f"Your course_lib/ is on your Google Drive, in {where}" + (f" ({len(added)} files copied there)."
-          if added else ".") + f" Edit your exercises there: the file panel on the left shows it under "
-          f"drive/{where}.")
+    copied = f" ({len(added)} file{'s' if len(added) > 1 else ''} copied there)" if added else ""
+    print(f"Your course_lib/ is on your Google Drive, in {where}{copied}. Edit your exercises there: the "
+          f"file panel on the left shows it under drive/{where}.")
     return course
 
 

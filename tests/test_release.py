@@ -423,7 +423,8 @@ def run_python(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def course_edition(tmp_path_factory):
-    return release(tmp_path_factory.mktemp("release") / "student")
+    # Published, so its notebooks start with the Colab setup cell, which must do nothing here.
+    return release(tmp_path_factory.mktemp("release") / "student", repo=GITHUB_REPO)
 
 
 def course_exercise_ids():
