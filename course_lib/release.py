@@ -59,6 +59,7 @@ from course_lib.notebook import STUB_PATTERN, stub_line
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 INSTRUCTOR_ONLY_TAG = "instructor-only"
+STUDENT_KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 KEPT = ("course_lib", "notebooks", "pyproject.toml", "environment.yml", "conftest.py", "binder")
@@ -286,6 +287,9 @@ def student_notebook(text, where, setup_cell=None):
         kept.insert(first_code, nbformat.v4.new_code_cell(setup_cell))
     notebook.cells = kept
     notebook.metadata.pop("widgets", None)
+    # As JupyterLab names the kernel: another name marks the notebook modified as soon as it opens, and
+    # its autosave then makes it a student's change that nbgitpuller keeps over the instructor's updates.
+    notebook.metadata["kernelspec"] = dict(STUDENT_KERNELSPEC)
     return nbformat.writes(notebook)
 
 
@@ -365,8 +369,9 @@ class Publication:
 # running the cell again does not install it again; %pip installs into the kernel's own Python.
 COLAB_SETUP_CELL = """\
 # On Google Colab only: installs the course and keeps your course_lib/ on your Google Drive. Elsewhere it does nothing.
-import sys, importlib.util; "google.colab" in sys.modules and not importlib.util.find_spec("course_lib") \
-and get_ipython().run_line_magic("pip", "install -q --no-deps {requirement}")
+import sys, importlib.util
+if "google.colab" in sys.modules and not importlib.util.find_spec("course_lib"):
+    %pip install -q --no-deps {requirement}
 from course_lib.colab import keep_course_on_drive; keep_course_on_drive()"""
 
 BINDER_BADGE = "https://mybinder.org/badge_logo.svg"

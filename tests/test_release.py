@@ -332,6 +332,14 @@ def test_a_published_edition_starts_each_notebook_with_the_colab_setup_cell(sour
     assert cells[2].source == "%load_ext course_lib.notebook"
 
 
+def test_student_notebooks_name_the_kernel_as_jupyterlab_does(edition):
+    # Any other name, and JupyterLab marks the notebook modified the moment a student opens it.
+    from ipykernel.kernelspec import get_kernel_dict
+
+    kernelspec = nbformat.read(edition / "notebooks/01_numbers.ipynb", as_version=4).metadata.kernelspec
+    assert (kernelspec.name, kernelspec.display_name) == ("python3", get_kernel_dict()["display_name"])
+
+
 def test_an_unpublished_edition_has_no_setup_cell_and_no_links(edition):
     cells = nbformat.read(edition / "notebooks/01_numbers.ipynb", as_version=4).cells
     assert "colab" not in "".join(cell.source for cell in cells)
