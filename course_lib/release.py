@@ -45,6 +45,7 @@ import os
 import re
 import shutil
 import sys
+import textwrap
 import tomllib
 import urllib.parse
 import uuid
@@ -388,12 +389,14 @@ def online_section(publication, notebooks):
         "",
         f"- **Your university's JupyterHub**: follow the link your instructor gives you. The first time, it "
         f"copies the course into the folder `{publication.folder}/` of your hub account; after that, it brings "
-        "in what is new and never touches your own changes. (A notebook you have saved keeps your version: "
-        "rename it and follow the link again to get the new one beside it.)",
+        "in what is new and never overwrites your own changes: where you changed a line, your version stays. "
+        "To get the instructor's new version of a notebook you have changed, rename yours and follow the link "
+        "again.",
         f"- **Binder**: [![Binder]({BINDER_BADGE})]({publication.binder_link(first)}) — free, without an "
         "account, but a session ends after about 10 minutes without activity and everything in it is lost, "
-        "your code too: before you leave, zip your `course_lib/` (see Submit) and download the zip "
-        "(right-click it in the file browser, Download).",
+        "your code too: before you leave, zip your `course_lib/` (`make_submission` at the end of "
+        "`notebooks/00_welcome.ipynb` does it) and download the zip (right-click it in the file browser, "
+        "Download).",
     ]
     if publication.github:
         lines += [
@@ -407,6 +410,8 @@ def online_section(publication, notebooks):
             *(f"| `{Path(notebook).stem}` | [![Open In Colab]({COLAB_BADGE})]({publication.colab_link(notebook)}) |"
               for notebook in notebooks),
         ]
+    lines = [textwrap.fill(line, 105, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+             if line.startswith("- ") else line for line in lines]
     lines += [
         "",
         "For instructors, the JupyterHub link (replace HUB by your hub's address):",

@@ -37,7 +37,7 @@ import requests
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from course_lib.release import release
+from course_lib.release import Publication, release
 from test_browser import free_port
 from test_release import HIDE_EDITABLE_INSTALL
 
@@ -152,7 +152,7 @@ def hub(tmp_path_factory, course):
     config = HUB_CONFIG.format(
         port=port, hub_port=free_port(), proxy_api_port=free_port(), folder=folder, homes=folder / "homes",
         students=set(STUDENTS), python=sys.executable, server_start=SERVER_START_SECONDS,
-        folder_name=course_folder(course), isolation=str(isolation))
+        folder_name=Publication(course.repo).folder, isolation=str(isolation))
     (folder / "jupyterhub_config.py").write_text(config)
     log = folder / "hub.log"
     with log.open("w") as log_file:
@@ -165,10 +165,6 @@ def hub(tmp_path_factory, course):
         yield hub
     finally:
         stop_hub(process, folder / "proxy.pid")
-
-
-def course_folder(course):
-    return urllib.parse.urlsplit(course.repo).path.rsplit("/", 1)[-1].removesuffix(".git")
 
 
 def answers(url):
@@ -336,7 +332,7 @@ def text_of(outputs):
 # --- the test --------------------------------------------------------------------------------------
 
 def test_students_get_the_course_and_its_updates_through_the_hub_link(course, hub, students):
-    folder = course_folder(course)
+    folder = Publication(course.repo).folder
     link = hub_link((course.published / "README.md").read_text(), hub)
     ada, *others = students
 
