@@ -242,10 +242,11 @@ class Student:
         answer.raise_for_status()
         return answer.json()["content"]
 
-    def save(self, path, text):
-        """Save a file as JupyterLab's editor does."""
-        answer = self.session.put(f"{self.server}/api/contents/{path}", timeout=30,
-                                  json={"type": "file", "format": "text", "content": text})
+    def save(self, path, content):
+        """Save a file (text) or a notebook (a notebook node) as JupyterLab does."""
+        model = ({"type": "file", "format": "text", "content": content} if isinstance(content, str)
+                 else {"type": "notebook", "content": content})
+        answer = self.session.put(f"{self.server}/api/contents/{path}", timeout=30, json=model)
         answer.raise_for_status()
 
     def open_notebook(self, path):
@@ -270,7 +271,8 @@ class Student:
 
 
 async def execute(connection, source):
-    """Send one execute_request and collect the outputs of that request until the kernel is idle again."""
+    """Send one execute_request and collect the outputs of that request, as a notebook stores them, until
+    the kernel is idle again."""
     request = {"header": {"msg_id": uuid.uuid4().hex, "msg_type": "execute_request", "session": uuid.uuid4().hex,
                           "username": "", "version": "5.3"},
                "parent_header": {}, "metadata": {}, "channel": "shell",
@@ -288,7 +290,7 @@ async def execute(connection, source):
         if kind == "error":
             raise AssertionError(f"the cell failed:\n{source}\n" + "\n".join(content["traceback"]))
         if kind in ("stream", "execute_result", "display_data"):
-            outputs.append(content)
+            outputs.append(nbformat.v4.output_from_msg(message))
 
 
 def log_in(hub, name):
@@ -360,6 +362,9 @@ def test_students_get_the_course_and_its_updates_through_the_hub_link(course, hu
     assert "status='pass'" in text_of(check) and "status='not done'" not in text_of(check)
     assert any("text/html" in output.get("data", {}) for output in check)  # the report students see
     assert text_of(where).strip() == str(ada.home / folder / "course_lib" / "__init__.py")
+    # JupyterLab saves the notebook she ran: her copy of 01 now differs from the instructor's too.
+    next(cell for cell in notebook.cells if cell.source == check_cell).outputs = check
+    ada.save(f"{folder}/notebooks/01_activations.ipynb", notebook)
 
     # The instructor updates notebook 01 and ReLU's docstring, releases again and pushes.
     source_notebook = course.source / "notebooks/01_activations.ipynb"
@@ -379,6 +384,9 @@ def test_students_get_the_course_and_its_updates_through_the_hub_link(course, hu
         cells = nbformat.read(student.home / folder / "notebooks/01_activations.ipynb", as_version=4).cells
         assert cells[1].source == ERRATUM
         assert NEW_DOCSTRING in (student.home / folder / "course_lib/nn/activation.py").read_text()
+    ada_notebook = nbformat.read(ada.home / folder / "notebooks/01_activations.ipynb", as_version=4)
+    nbformat.validate(ada_notebook)  # the merge of her saved copy and the update is still a notebook
+    assert next(cell for cell in ada_notebook.cells if cell.source == check_cell).outputs == check
     ada_activation = (ada.home / folder / "course_lib/nn/activation.py").read_text()
     assert STUDENTS_RELU in ada_activation and not RELU_STUB.search(ada_activation)
     for student in others:
