@@ -350,9 +350,9 @@ class Publication:
 
     def binder_link(self, notebook):
         github = self.github
-        where = (f"gh/{github[0]}/{github[1]}" if github
-                 else f"git/{urllib.parse.quote(self.repo, safe='')}")
-        return f"https://mybinder.org/v2/{where}/{self.branch}?urlpath={urllib.parse.quote(f'lab/tree/{notebook}', safe='')}"
+        where = f"gh/{github[0]}/{github[1]}" if github else f"git/{urllib.parse.quote(self.repo, safe='')}"
+        urlpath = urllib.parse.quote(f"lab/tree/{notebook}", safe="")
+        return f"https://mybinder.org/v2/{where}/{self.branch}?urlpath={urlpath}"
 
     def colab_link(self, notebook):
         """Colab opens notebooks from GitHub (or Drive) only: None for a repository elsewhere."""

@@ -119,8 +119,8 @@ def test_the_steps_run_in_that_order_in_a_fresh_environment(edition, tmp_path):
                                   text=True, timeout=300)
             assert step.returncode == 0, f"{what}:\n{step.stdout}\n{step.stderr}"
     python = str(prefix / "bin" / "python")
-    found = subprocess.run([python, "-c", "import importlib.util; print(importlib.util.find_spec('course_lib').origin)"],
-                           cwd=tmp_path, capture_output=True, text=True, check=True)
+    where = "import importlib.util; print(importlib.util.find_spec('course_lib').origin)"
+    found = subprocess.run([python, "-c", where], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert Path(found.stdout.strip()) == repo_dir / "course_lib" / "__init__.py"  # editable: the files students edit
     assert (prefix / "bin" / "course-lib").exists()
     listed = subprocess.run([python, "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True)

@@ -61,7 +61,6 @@ class Shell:
     def run_line_magic(self, name, line):
         self.magics.append([name, line])
         shutil.copytree(os.environ["PACKAGE"], Path(os.environ["SITE"]) / "course_lib")
-        importlib.invalidate_caches()
         use_the_tests_drive()
 
 

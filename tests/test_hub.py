@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STUDENTS = ("ada", "grace", "alan")
 PASSWORD = "any password works with the dummy authenticator"
 HUB_START_SECONDS = 60
-SERVER_START_SECONDS = 120  # three servers start at once on two cores
+SERVER_START_SECONDS = 180  # three servers start at once on two cores, beside the rest of the suite
 PULL_SECONDS = 120
 KERNEL_SECONDS = 180  # the kernel imports torch, then checks
 STOP_SECONDS = 30
@@ -117,7 +117,7 @@ c.SimpleLocalProcessSpawner.home_dir_template = "{homes}/{{username}}"
 c.Spawner.cmd = [{python!r}, "-m", "jupyterhub.singleuser"]
 c.Spawner.args = ["--ServerApp.allow_root=True"]  # CI runs as root
 c.Spawner.default_url = "/lab"
-c.Spawner.start_timeout = {server_start}
+c.Spawner.start_timeout = c.Spawner.http_timeout = {server_start}
 # Kept in the hub's process group, so that stopping the group stops any server the hub left behind.
 c.LocalProcessSpawner.popen_kwargs = {{"start_new_session": False}}
 # What the README asks of a hub: the course imported from the folder nbgitpuller pulls it into. The
@@ -160,7 +160,7 @@ def hub(tmp_path_factory, course):
                                    cwd=folder, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     hub = Hub(f"http://127.0.0.1:{port}", folder / "homes", log)
     try:
-        wait_for(lambda: answers(f"{hub.url}/hub/api/"), HUB_START_SECONDS, "the hub to answer",
+        wait_for(lambda: answers(f"{hub.url}/hub/api/"), HUB_START_SECONDS, "the hub to answer", hub,
                  lambda: process.poll() is None or pytest.fail(f"the hub exited:\n{hub.log_tail()}"))
         yield hub
     finally:
@@ -173,12 +173,12 @@ def answers(url):
     return False
 
 
-def wait_for(condition, seconds, what, still_alive=lambda: True):
+def wait_for(condition, seconds, what, hub, still_alive=lambda: True):
     deadline = time.monotonic() + seconds
     while not condition():
         still_alive()
-        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
-        time.sleep(0.25)
+        assert time.monotonic() < deadline, f"waited {seconds} s for {what}; the hub's log ends:\n{hub.log_tail()}"
+        time.sleep(0.5)
 
 
 def stop_hub(process, proxy_pid_file):
@@ -216,8 +216,10 @@ class Student:
         return f"{self.hub.url}/user/{self.name}"
 
     def server_ready(self):
+        """Whether the student's server is ready; fails the test if the hub gave up starting it."""
         servers = self.session.get(f"{self.hub.url}/hub/api/users/{self.name}", timeout=10).json().get("servers", {})
-        return servers.get("", {}).get("ready", False)
+        assert "" in servers, f"the hub could not start {self.name}'s server:\n{self.hub.log_tail()}"
+        return servers[""]["ready"]
 
     def follow(self, link):
         """Follow an nbgitpuller link, then pull as its page does (the page's script calls git-pull/api with
@@ -316,7 +318,7 @@ def students(hub):
         answer = student.session.post(f"{hub.url}/hub/api/users/{student.name}/server", timeout=60)
         assert answer.status_code in (201, 202), answer.text
     wait_for(lambda: all(student.server_ready() for student in students), SERVER_START_SECONDS,
-             "the students' servers", lambda: None)
+             "the students' servers", hub)
     return students
 
 

@@ -369,8 +369,10 @@ def test_a_published_readme_links_binder_colab_and_a_hub(source, tmp_path):
 def test_a_repository_off_github_gets_binder_and_a_hub_but_no_colab_links(source, tmp_path):
     repo = "https://git.example.edu/teaching/backprop"
     readme = (release(tmp_path / "student", source=source, repo=repo) / "README.md").read_text()
-    assert readme_links(readme) == ["https://mybinder.org/badge_logo.svg", "https://mybinder.org/v2/git/https%3A%2F%2F"
-                                    "git.example.edu%2Fteaching%2Fbackprop/main?urlpath=lab%2Ftree%2Fnotebooks%2F01_numbers.ipynb"]
+    assert readme_links(readme) == [
+        "https://mybinder.org/badge_logo.svg",
+        "https://mybinder.org/v2/git/https%3A%2F%2Fgit.example.edu%2Fteaching%2Fbackprop/main"
+        "?urlpath=lab%2Ftree%2Fnotebooks%2F01_numbers.ipynb"]
     assert "Colab" not in readme
     assert "targetpath=backprop&" in readme
 
