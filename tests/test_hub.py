@@ -8,9 +8,10 @@ and the single-user servers load nbgitpuller. Then, through the hub and the serv
 - three students log in (a token from the hub's API for their name and password) and start a server;
 - each follows the README's hub link (HUB = this hub): the course lands in their own home;
 - one student saves a ReLU into course_lib/ and runs the notebook's check cell in a kernel of their
-  server, which checks their own file;
-- the instructor updates a notebook and a docstring, releases again and pushes; the students follow the
-  link again: the new notebook arrives, the student's code is still there, the others' stubs too.
+  server, which checks their own file, then saves the notebook with its outputs;
+- the instructor updates that notebook and a docstring in that file, releases again and pushes; the
+  students follow the link again: the updates arrive, merged with the student's code and outputs, and
+  the others still have their stubs.
 
 Everything is stopped at the end (the module fixture), whatever happened.
 """
@@ -21,7 +22,6 @@ import dataclasses
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
