@@ -3,6 +3,7 @@
     course-lib check          every exercise: pass / fail / not started, by notebook, with points
     course-lib check ID       one exercise's full report (or an id prefix: "relu", "init")
     course-lib release OUT    (instructors) write the student edition to OUT [--force] [--source DIR]
+                              [--repo URL [--branch B]]
     course-lib grade, report  (instructors) grade a class; what the class got wrong (course_lib/grading)
 
 Each subcommand is a function ``add_<name>_command(subcommands)`` that adds its parser and sets
@@ -49,13 +50,20 @@ def add_release_command(subcommands):
     parser.add_argument("out", metavar="OUT", help="the folder to write")
     parser.add_argument("--force", action="store_true", help="replace OUT even if it is not empty")
     parser.add_argument("--source", metavar="DIR", help="the instructor edition to release (default: this one)")
+    parser.add_argument("--repo", metavar="URL",
+                        help="the git repository (https) students get the edition from: adds the JupyterHub, "
+                             "Binder and Colab links to its README and the Colab setup cell to its notebooks")
+    parser.add_argument("--branch", metavar="B", default="main", help="the branch of --repo (default: main)")
     parser.set_defaults(run=run_release)
 
 
 def run_release(arguments):
     from course_lib.release import main
 
-    return main(arguments.out, arguments.source, arguments.force)
+    if arguments.branch != "main" and not arguments.repo:
+        print("course-lib release: --branch goes with --repo.", file=sys.stderr)
+        return 2
+    return main(arguments.out, arguments.source, arguments.force, arguments.repo, arguments.branch)
 
 
 def add_instructors_only_command(name, subcommands):

@@ -1,6 +1,7 @@
 """The student edition of the course: every solution replaced by a stub, notebooks cleaned.
 
-    course-lib release OUT [--force] [--source DIR]      (or: python -m course_lib release OUT)
+    course-lib release OUT [--force] [--source DIR] [--repo URL [--branch B]]
+                                                         (or: python -m course_lib release OUT ...)
 
 Writes to OUT the edition students get from this repository (the folder holding course_lib/, or
 ``--source DIR``):
@@ -12,7 +13,17 @@ Writes to OUT the edition students get from this repository (the folder holding 
 - ``notebooks/``: marked regions in code cells stubbed alike; outputs and execution counts cleared;
   cells tagged ``instructor-only`` dropped.
 - ``pyproject.toml`` (without test paths the edition lacks), ``environment.yml``, ``conftest.py`` (one
-  torch thread per notebook kernel under pytest) and a student README.
+  torch thread per notebook kernel under pytest), ``binder/`` (the Binder image) and a student README.
+
+With ``--repo URL`` (the git repository students will get the edition from, https) and ``--branch B``
+(default main), the edition is ready to be used online:
+
+- its README gives the Binder link, an "Open in Colab" link per notebook (GitHub repositories only:
+  Colab opens notebooks from nowhere else) and the nbgitpuller link for a JupyterHub, with ``HUB`` in
+  place of the hub's address;
+- each notebook starts with a setup cell that, on Colab only, installs the edition into the runtime and
+  keeps the student's ``course_lib/`` on their Google Drive (``course_lib/colab.py``); elsewhere it does
+  nothing.
 
 Nothing else is copied (an allowlist, so nothing kept beside the course, such as submissions, can
 leak): no tests, benchmarks, CI, CONTRIBUTING.md, no grader (``course_lib/grading/``), not this
@@ -20,8 +31,9 @@ module, no caches.
 
 Everything is checked before anything is written. Malformed markers, a marked region outside every
 registered function, or a registered exercise without one are refused with file:line. OUT must be
-absent or empty, so a release never overwrites a student's work; ``--force`` replaces it, and the
-edition is built in a temporary folder first, so a failure never leaves a half-written one.
+absent or empty, so a release never overwrites a student's work; ``--force`` replaces it, keeping its
+``.git`` (so the instructor can commit and push an update of a published edition), and the edition is
+built in a temporary folder first, so a failure never leaves a half-written one.
 
 ``restore_solutions`` puts the instructor's solutions back into a student edition (round-trip tests).
 """
@@ -33,7 +45,9 @@ import os
 import re
 import shutil
 import sys
+import textwrap
 import tomllib
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from fnmatch import fnmatch
@@ -41,13 +55,15 @@ from pathlib import Path
 
 import nbformat
 
+from course_lib.colab import COURSE_ON_DRIVE
 from course_lib.notebook import STUB_PATTERN, stub_line
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 INSTRUCTOR_ONLY_TAG = "instructor-only"
+STUDENT_KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
-KEPT = ("course_lib", "notebooks", "pyproject.toml", "environment.yml", "conftest.py")
+KEPT = ("course_lib", "notebooks", "pyproject.toml", "environment.yml", "conftest.py", "binder")
 LEFT_OUT = ("course_lib/grading", "course_lib/release.py")
 CACHES = ("__pycache__", ".ipynb_checkpoints", ".git", ".pytest_cache", "*.egg-info", "*.pyc")
 
@@ -244,7 +260,8 @@ def student_python(text, where, exercises):
     return student
 
 
-def student_notebook(text, where):
+def student_notebook(text, where, setup_cell=None):
+    """The student edition of a notebook; ``setup_cell``, if given, becomes its first code cell."""
     try:
         notebook = nbformat.reads(text, as_version=4)
     except Exception as error:  # nbformat raises several kinds for a damaged file
@@ -266,8 +283,14 @@ def student_notebook(text, where):
             cell.outputs, cell.execution_count = [], None
             cell.metadata.pop("execution", None)
         kept.append(cell)
+    if setup_cell:
+        first_code = next((index for index, cell in enumerate(kept) if cell.cell_type == "code"), len(kept))
+        kept.insert(first_code, nbformat.v4.new_code_cell(setup_cell))
     notebook.cells = kept
     notebook.metadata.pop("widgets", None)
+    # As JupyterLab names the kernel: another name marks the notebook modified as soon as it opens, and
+    # its autosave then makes it a student's change that nbgitpuller keeps over the instructor's updates.
+    notebook.metadata["kernelspec"] = dict(STUDENT_KERNELSPEC)
     return nbformat.writes(notebook)
 
 
@@ -286,14 +309,137 @@ def student_pyproject(text, kept_names):
     return student
 
 
+# --- where students open the edition ---------------------------------------------------------
+
+HUB_PLACEHOLDER = "https://HUB"
+GITHUB = re.compile(r"https://github\.com/(?P<owner>[\w.-]+)/(?P<name>[\w.-]+?)(?:\.git)?/?")
+
+
+@dataclass(frozen=True)
+class Publication:
+    """The git repository (and branch) students get the edition from, and the links that open it there."""
+
+    repo: str
+    branch: str = "main"
+
+    def __post_init__(self):
+        scheme = urllib.parse.urlsplit(self.repo).scheme
+        if scheme not in ("https", "http", "file") or not self.folder:
+            raise ReleaseError(f"--repo {self.repo}: give the repository's https address (or file:// for a "
+                               "repository on this machine); students' servers clone it without any key.")
+        if not re.fullmatch(r"[\w.][\w./-]*", self.branch):
+            raise ReleaseError(f"--branch {self.branch!r} is not a branch name.")
+
+    @property
+    def folder(self):
+        """The folder of a student's hub account that the course goes to: the repository's name."""
+        return urllib.parse.urlsplit(self.repo).path.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+
+    @property
+    def github(self):
+        """(owner, name) for a GitHub repository, else None."""
+        found = GITHUB.fullmatch(self.repo)
+        return (found["owner"], found["name"]) if found else None
+
+    def hub_link(self, notebook, hub=HUB_PLACEHOLDER):
+        """nbgitpuller's link: clones the repository into the student's ``folder`` on the hub, or merges
+        what is new into their copy, then opens ``notebook`` (e.g. "notebooks/00_welcome.ipynb")."""
+        query = {"repo": self.repo, "branch": self.branch, "targetpath": self.folder,
+                 "urlpath": f"lab/tree/{self.folder}/{notebook}"}
+        return f"{hub}/hub/user-redirect/git-pull?{urllib.parse.urlencode(query, quote_via=urllib.parse.quote)}"
+
+    def binder_link(self, notebook):
+        github = self.github
+        where = f"gh/{github[0]}/{github[1]}" if github else f"git/{urllib.parse.quote(self.repo, safe='')}"
+        urlpath = urllib.parse.quote(f"lab/tree/{notebook}", safe="")
+        return f"https://mybinder.org/v2/{where}/{self.branch}?urlpath={urlpath}"
+
+    def colab_link(self, notebook):
+        """Colab opens notebooks from GitHub (or Drive) only: None for a repository elsewhere."""
+        if not self.github:
+            return None
+        owner, name = self.github
+        return f"https://colab.research.google.com/github/{owner}/{name}/blob/{self.branch}/{notebook}"
+
+    def setup_cell(self):
+        """The first code cell of every notebook; see course_lib/colab.py."""
+        return COLAB_SETUP_CELL.format(requirement=f"git+{self.repo}@{self.branch}")
+
+
+# On Colab, find_spec finds course_lib once it is installed in this runtime (or taken from Drive), so
+# running the cell again does not install it again; %pip installs into the kernel's own Python.
+COLAB_SETUP_CELL = """\
+# On Google Colab only: installs the course and keeps your course_lib/ on your Google Drive. Elsewhere it does nothing.
+import sys, importlib.util
+if "google.colab" in sys.modules and not importlib.util.find_spec("course_lib"):
+    %pip install -q --no-deps {requirement}
+from course_lib.colab import keep_course_on_drive; keep_course_on_drive()"""
+
+BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+
+
+def online_section(publication, notebooks):
+    """The student README's section on opening the edition online; ``notebooks``: their paths, in order."""
+    first = notebooks[0]
+    lines = [
+        "## Open the course online",
+        "",
+        "Nothing to install: open it where your instructor tells you.",
+        "",
+        f"- **Your university's JupyterHub**: follow the link your instructor gives you. The first time, it "
+        f"copies the course into the folder `{publication.folder}/` of your hub account; after that, it brings "
+        "in what is new and never overwrites your own changes: where you changed a line, your version stays. "
+        "To get the instructor's new version of a notebook you have changed, rename yours and follow the link "
+        "again.",
+        f"- **Binder**: [![Binder]({BINDER_BADGE})]({publication.binder_link(first)}) — free, without an "
+        "account, but a session ends after about 10 minutes without activity and everything in it is lost, "
+        "your code too: before you leave, zip your `course_lib/` (`make_submission` at the end of "
+        "`notebooks/00_welcome.ipynb` does it) and download the zip (right-click it in the file browser, "
+        "Download).",
+    ]
+    if publication.github:
+        lines += [
+            "- **Google Colab**: open a notebook below. Its first cell asks to use your Google Drive and keeps your "
+            f"`course_lib/` there, in `MyDrive/{COURSE_ON_DRIVE}/course_lib/`, so your code survives when Colab "
+            "disconnects; edit your exercises there (Colab's file panel, on the left, shows it under "
+            f"`drive/MyDrive/{COURSE_ON_DRIVE}/`). Colab runs its own version of torch.",
+            "",
+            "| notebook | |",
+            "| --- | --- |",
+            *(f"| `{Path(notebook).stem}` | [![Open In Colab]({COLAB_BADGE})]({publication.colab_link(notebook)}) |"
+              for notebook in notebooks),
+        ]
+    lines = [textwrap.fill(line, 105, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+             if line.startswith("- ") else line for line in lines]
+    lines += [
+        "",
+        "For instructors, the JupyterHub link (replace HUB by your hub's address):",
+        "",
+        "```",
+        publication.hub_link(first),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def student_readme(publication, notebooks):
+    if publication is None:
+        return STUDENT_README
+    introduction, start = STUDENT_README.split("## Start\n", 1)
+    return f"{introduction}{online_section(publication, notebooks)}\n## Or on your own computer\n{start}"
+
+
 # --- the whole edition -----------------------------------------------------------------------
 
-def student_text(path, relative, exercises):
+def student_text(path, relative, exercises, publication=None):
     """The student edition of one file, or None to copy it as it is."""
     if relative.endswith(".py"):
         return student_python(path.read_text(encoding="utf-8"), relative, exercises)
     if relative.endswith(".ipynb"):
-        return student_notebook(path.read_text(encoding="utf-8"), relative)
+        setup_cell = publication.setup_cell() if publication else None
+        return student_notebook(path.read_text(encoding="utf-8"), relative, setup_cell)
     if relative == "pyproject.toml":
         return student_pyproject(path.read_text(encoding="utf-8"), KEPT)
     return None
@@ -344,7 +490,7 @@ def edition_files(source):
             yield from (f"{here}/{file}" for file in sorted(files) if not left_out(f"{here}/{file}"))
 
 
-def edition_plan(source):
+def edition_plan(source, publication=None):
     """{relative path: text of the student edition, or None to copy the file as it is}.
 
     Validates the whole source first: ReleaseError lists every problem found, one per line.
@@ -355,7 +501,7 @@ def edition_plan(source):
     plan, problems = {}, []
     for relative in edition_files(source):
         try:
-            plan[relative] = student_text(source / relative, relative, by_file.pop(relative, {}))
+            plan[relative] = student_text(source / relative, relative, by_file.pop(relative, {}), publication)
         except ReleaseError as error:
             problems.append(str(error))
     for file, exercises in by_file.items():
@@ -363,7 +509,9 @@ def edition_plan(source):
         problems.append(f"course_lib/exercises/: exercise(s) {ids} name {file}, which is not in the edition.")
     if problems:
         raise ReleaseError("\n".join(problems))
-    plan["README.md"] = STUDENT_README
+    notebooks = sorted(relative for relative in plan if relative.startswith("notebooks/")
+                       and relative.endswith(".ipynb"))
+    plan["README.md"] = student_readme(publication, notebooks)
     return plan
 
 
@@ -378,16 +526,17 @@ def check_out(out, source, force):
                            "is lost. Choose a new folder, or pass --force to replace this one.")
 
 
-def release(out, source=None, force=False):
+def release(out, source=None, force=False, repo=None, branch="main"):
     """Write the student edition of ``source`` (default: this repository) to ``out``; return its path.
+    With ``repo``, the edition is made ready to be published there, on ``branch`` (see the module docstring).
 
-    Raises ReleaseError, having written nothing, if the source or ``out`` is not fit (see the module
-    docstring).
+    Raises ReleaseError, having written nothing, if the source, ``out`` or ``repo`` is not fit.
     """
     source = Path(source or PACKAGE_ROOT).resolve()
     out = Path(out).resolve()
+    publication = Publication(repo, branch) if repo else None
     check_out(out, source, force)
-    plan = edition_plan(source)
+    plan = edition_plan(source, publication)
     out.parent.mkdir(parents=True, exist_ok=True)
     fresh = out.parent / f".{out.name}.release-{uuid.uuid4().hex[:8]}"
     try:
@@ -407,15 +556,23 @@ def release(out, source=None, force=False):
 
 
 def swap_in(fresh, out):
-    """Move the finished folder ``fresh`` to ``out``, replacing what is there only once it is complete."""
+    """Move the finished folder ``fresh`` to ``out``, replacing what is there only once it is complete.
+
+    ``out``'s .git goes along into the new edition, so a published edition's history goes on.
+    """
     if not out.exists():
         fresh.rename(out)
         return
     retired = fresh.with_name(fresh.name + ".old")
     out.rename(retired)
+    history = retired / ".git"
     try:
+        if history.exists():
+            history.rename(fresh / ".git")
         fresh.rename(out)
     except BaseException:
+        if (fresh / ".git").exists():
+            (fresh / ".git").rename(history)
         retired.rename(out)
         raise
     shutil.rmtree(retired)
@@ -464,10 +621,10 @@ def reindented(region, indent):
 
 # --- command line ----------------------------------------------------------------------------
 
-def main(out, source=None, force=False):
+def main(out, source=None, force=False, repo=None, branch="main"):
     """The ``course-lib release`` command: returns the exit code, with any refusal on stderr."""
     try:
-        written = release(out, source, force)
+        written = release(out, source, force, repo, branch)
     except (ReleaseError, OSError) as error:  # OSError: OUT's folder cannot be written, for one
         print(f"course-lib release: nothing written.\n{error}", file=sys.stderr)
         return 1

@@ -10,12 +10,14 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from course_lib.release import ReleaseError, find_regions, main, release, restore_solutions, solution_regions
+from course_lib.release import (COLAB_SETUP_CELL, ReleaseError, find_regions, main, release, restore_solutions,
+                                solution_regions)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,6 +120,7 @@ INSTRUCTOR_TREE = {
     "notebooks/data/values.csv": "1,2\n",
     "pyproject.toml": PYPROJECT,
     "environment.yml": "name: fixture\n",
+    "binder/postBuild": "pip install -e .\n",
     "README.md": "# Instructor edition\n",
     "CONTRIBUTING.md": "How we work\n",
     "tests/test_layers.py": "def test(): pass\n",
@@ -129,7 +132,7 @@ INSTRUCTOR_TREE = {
 }
 
 STUDENT_FILES = {
-    "README.md", "pyproject.toml", "environment.yml",
+    "README.md", "pyproject.toml", "environment.yml", "binder/postBuild",
     "course_lib/__init__.py", "course_lib/exercises/__init__.py", "course_lib/exercises/kinds.py",
     "course_lib/layers.py", "course_lib/helpers.py",
     "notebooks/01_numbers.ipynb", "notebooks/data/values.csv",
@@ -323,6 +326,94 @@ def test_the_release_command_writes_an_edition_and_refuses_a_second_time(source,
     assert "exists and is not empty" in capsys.readouterr().err
 
 
+# --- published online (--repo) ---------------------------------------------------------------
+
+GITHUB_REPO = "https://github.com/teacher/backprop-2027.git"
+
+
+def test_a_published_edition_starts_each_notebook_with_the_colab_setup_cell(source, tmp_path):
+    edition = release(tmp_path / "student", source=source, repo=GITHUB_REPO, branch="autumn")
+    cells = nbformat.read(edition / "notebooks/01_numbers.ipynb", as_version=4).cells
+    assert [cell.cell_type for cell in cells] == ["markdown", "code", "code", "code"]
+    assert cells[1].source == COLAB_SETUP_CELL.format(requirement=f"git+{GITHUB_REPO}@autumn")
+    assert cells[1].outputs == [] and cells[1].execution_count is None
+    assert cells[2].source == "%load_ext course_lib.notebook"
+
+
+def test_student_notebooks_name_the_kernel_as_jupyterlab_does(edition):
+    # Any other name, and JupyterLab marks the notebook modified the moment a student opens it.
+    from ipykernel.kernelspec import get_kernel_dict
+
+    kernelspec = nbformat.read(edition / "notebooks/01_numbers.ipynb", as_version=4).metadata.kernelspec
+    assert (kernelspec.name, kernelspec.display_name) == ("python3", get_kernel_dict()["display_name"])
+
+
+def test_an_unpublished_edition_has_no_setup_cell_and_no_links(edition):
+    cells = nbformat.read(edition / "notebooks/01_numbers.ipynb", as_version=4).cells
+    assert "colab" not in "".join(cell.source for cell in cells)
+    assert "https://" not in (edition / "README.md").read_text()
+
+
+def readme_links(readme):
+    return re.findall(r"\]\((https://[^)\s]+)\)", readme)
+
+
+def test_a_published_readme_links_binder_colab_and_a_hub(source, tmp_path):
+    readme = (release(tmp_path / "student", source=source, repo=GITHUB_REPO) / "README.md").read_text()
+    assert readme_links(readme) == [
+        "https://mybinder.org/badge_logo.svg",
+        "https://mybinder.org/v2/gh/teacher/backprop-2027/main?urlpath=lab%2Ftree%2Fnotebooks%2F01_numbers.ipynb",
+        "https://colab.research.google.com/assets/colab-badge.svg",
+        "https://colab.research.google.com/github/teacher/backprop-2027/blob/main/notebooks/01_numbers.ipynb",
+    ]
+    hub_link = re.search(r"^https://HUB/hub/user-redirect/git-pull\?(\S+)$", readme, re.MULTILINE)
+    assert urllib.parse.parse_qs(hub_link[1]) == {
+        "repo": [GITHUB_REPO], "branch": ["main"], "targetpath": ["backprop-2027"],
+        "urlpath": ["lab/tree/backprop-2027/notebooks/01_numbers.ipynb"]}
+    assert readme.index("## Open the course online") < readme.index("## Or on your own computer")
+    assert "course-lib check" in readme
+
+
+def test_a_repository_off_github_gets_binder_and_a_hub_but_no_colab_links(source, tmp_path):
+    repo = "https://git.example.edu/teaching/backprop"
+    readme = (release(tmp_path / "student", source=source, repo=repo) / "README.md").read_text()
+    assert readme_links(readme) == [
+        "https://mybinder.org/badge_logo.svg",
+        "https://mybinder.org/v2/git/https%3A%2F%2Fgit.example.edu%2Fteaching%2Fbackprop/main"
+        "?urlpath=lab%2Ftree%2Fnotebooks%2F01_numbers.ipynb"]
+    assert "Colab" not in readme
+    assert "targetpath=backprop&" in readme
+
+
+@pytest.mark.parametrize("repo, branch, message", [
+    ("git@github.com:teacher/backprop.git", "main", "give the repository's https address"),
+    ("https://github.com/", "main", "give the repository's https address"),
+    (GITHUB_REPO, "two words", "is not a branch name"),
+])
+def test_a_repository_students_cannot_clone_is_refused_before_writing(source, tmp_path, repo, branch, message):
+    with pytest.raises(ReleaseError, match=message):
+        release(tmp_path / "student", source=source, repo=repo, branch=branch)
+    assert sorted(tmp_path.iterdir()) == [source]
+
+
+def test_force_keeps_the_published_editions_git_history(source, tmp_path):
+    published = release(tmp_path / "student", source=source, repo=GITHUB_REPO)
+    write_tree(published, {".git/HEAD": "ref: refs/heads/main\n", "stale.txt": "removed upstream\n"})
+    release(published, source=source, force=True, repo=GITHUB_REPO)
+    assert files_in(published) == STUDENT_FILES | {".git/HEAD"}
+    assert (published / ".git/HEAD").read_text() == "ref: refs/heads/main\n"
+
+
+def test_the_release_command_takes_repo_and_branch_together(source, tmp_path, capsys):
+    from course_lib.cli import main as course_lib_command
+
+    assert course_lib_command(["release", str(tmp_path / "alone"), "--source", str(source), "--branch", "b"]) == 2
+    assert "--branch goes with --repo" in capsys.readouterr().err
+    assert course_lib_command(["release", str(tmp_path / "student"), "--source", str(source),
+                               "--repo", GITHUB_REPO, "--branch", "b"]) == 0
+    assert "/blob/b/notebooks/01_numbers.ipynb" in (tmp_path / "student/README.md").read_text()
+
+
 # --- the real repository ---------------------------------------------------------------------
 
 # On the child's PYTHONPATH after the tree it runs: hides an editable install of the instructor edition
@@ -350,7 +441,8 @@ def run_python(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def course_edition(tmp_path_factory):
-    return release(tmp_path_factory.mktemp("release") / "student")
+    # Published, so its notebooks start with the Colab setup cell, which must do nothing here.
+    return release(tmp_path_factory.mktemp("release") / "student", repo=GITHUB_REPO)
 
 
 def course_exercise_ids():
