@@ -3,6 +3,7 @@
     course-lib check          every exercise: pass / fail / not started, by notebook, with points
     course-lib check ID       one exercise's full report (or an id prefix: "relu", "init")
     course-lib release OUT    (instructors) write the student edition to OUT [--force] [--source DIR]
+    course-lib grade, merge, export   (instructors) the grader: see course_lib/grading/__init__.py
 
 Each subcommand is a function ``add_<name>_command(subcommands)`` that adds its parser and sets
 ``run`` (a function of the parsed arguments returning the exit code); list it in ``COMMANDS``.
@@ -73,11 +74,11 @@ def instructors_only(name):
 
 COMMANDS = (add_check_command,)
 if importlib.util.find_spec("course_lib.grading"):  # the grader is left out of the student edition
-    from course_lib.grading.command import add_grade_command
+    from course_lib.grading.command import add_export_command, add_grade_command, add_merge_command
 
-    COMMANDS += (add_grade_command,)
+    COMMANDS += (add_grade_command, add_merge_command, add_export_command)
 else:
-    COMMANDS += (partial(add_instructors_only_command, "grade"),)
+    COMMANDS += tuple(partial(add_instructors_only_command, name) for name in ("grade", "merge", "export"))
 # So is the release tool; importing it only when it runs keeps the other commands quick.
 COMMANDS += (add_release_command if importlib.util.find_spec("course_lib.release")
              else partial(add_instructors_only_command, "release"),)
