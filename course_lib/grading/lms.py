@@ -72,8 +72,9 @@ def read_roster(path):
     if not any(key in IDENTIFIERS or key == "submission" for key in keys):
         raise ValueError(f"the roster {path} has no column saying who is who: expected Submission or an identifier "
                          "(ID, SIS User ID, SIS Login ID, User ID, Username, ID number, Email).")
-    return [{key: value.strip() for key, value in zip(keys, row) if key and value.strip()}
-            for row in rows[1:] if any(cell.strip() for cell in row)]
+    students = [{key: value.strip() for key, value in zip(keys, row) if key and value.strip()} for row in rows[1:]]
+    # Rows that name nobody (blank lines, the Points Possible row of a Canvas export) are no student.
+    return [student for student in students if any(key in student for key in (*IDENTIFIERS, "submission"))]
 
 
 def match_students(students, roster):
