@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from grading_corpus import MAX_POINTS, POINTS, lost_only, make_editions, read_gradebook, submit
+from grading_corpus import MAX_POINTS, POINTS, make_editions, read_gradebook, submit
 
 from course_lib.cli import main
 from course_lib.grading import grade
@@ -124,8 +124,6 @@ needs_slurm = pytest.mark.skipif(bool(missing_programs) or os.geteuid() != 0,
                                         "(Debian: apt-get install slurm-wlm munge)")
 DAEMON_START_SECONDS = 60
 JOB_SECONDS = 600
-RELU_BACKWARD = ("nn/activation.py", "        return grad_output * (input > 0)\n",
-                 "        return -grad_output * (input > 0)\n")
 
 
 def free_port():
@@ -224,13 +222,13 @@ def sbatch(slurm, shards, tasks, submissions, results, *options):
 
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
-    """A class of three: full marks, the student edition's stubs, one exercise wrong."""
+    """A class of two, one per shard: full marks, and the student edition's stubs (each shard's grading
+    costs its start, a few seconds, and each submission of the instructor edition a few more)."""
     base = tmp_path_factory.mktemp("class")
     editions = make_editions(base / "editions")
     submissions = base / "submissions"
     submit(submissions / "ada", editions / "instructor")
     submit(submissions / "ben", editions / "student")
-    submit(submissions / "cy", editions / "instructor", [RELU_BACKWARD])
     return {"base": base, "submissions": submissions}
 
 
@@ -255,10 +253,9 @@ def test_a_slurm_array_merges_to_the_one_machine_gradebook(array_run):
     results, one_machine = array_run["results"], array_run["one_machine"]
     rows = read_gradebook(results / "gradebook.csv")
     assert float(rows["ada"]["total"]) == MAX_POINTS and float(rows["ben"]["total"]) == 0
-    assert lost_only(rows["cy"], "relu.backward")
     for name in ("gradebook.csv", "gradebook.csv.run.json", "gradebook.canvas.csv"):
         assert (results / name).read_bytes() == (one_machine / name).read_bytes()
-    assert sorted(path.name for path in (results / "feedback").glob("*.md")) == ["ada.md", "ben.md", "cy.md"]
+    assert sorted(path.name for path in (results / "feedback").glob("*.md")) == ["ada.md", "ben.md"]
     assert (results / "class.seed").stat().st_mode & 0o777 == 0o600
 
 
