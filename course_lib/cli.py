@@ -3,7 +3,8 @@
     course-lib check          every exercise: pass / fail / not started, by notebook, with points
     course-lib check ID       one exercise's full report (or an id prefix: "relu", "init")
     course-lib release OUT    (instructors) write the student edition to OUT [--force] [--source DIR]
-    course-lib grade, merge, export   (instructors) the grader: see course_lib/grading/__init__.py
+    course-lib grade, report, merge, export   (instructors) grade a class, on one machine, in shards or on
+                              Gradescope; what the class got wrong (course_lib/grading)
 
 Each subcommand is a function ``add_<name>_command(subcommands)`` that adds its parser and sets
 ``run`` (a function of the parsed arguments returning the exit code); list it in ``COMMANDS``.
@@ -74,11 +75,12 @@ def instructors_only(name):
 
 COMMANDS = (add_check_command,)
 if importlib.util.find_spec("course_lib.grading"):  # the grader is left out of the student edition
-    from course_lib.grading.command import add_export_command, add_grade_command, add_merge_command
+    from course_lib.grading.command import GRADING_COMMANDS
 
-    COMMANDS += (add_grade_command, add_merge_command, add_export_command)
+    COMMANDS += tuple(GRADING_COMMANDS.values())
 else:
-    COMMANDS += tuple(partial(add_instructors_only_command, name) for name in ("grade", "merge", "export"))
+    COMMANDS += tuple(partial(add_instructors_only_command, name)
+                      for name in ("grade", "report", "merge", "export"))
 # So is the release tool; importing it only when it runs keeps the other commands quick.
 COMMANDS += (add_release_command if importlib.util.find_spec("course_lib.release")
              else partial(add_instructors_only_command, "release"),)

@@ -56,7 +56,7 @@ def stub_line(exercise):
 
 
 def registry():
-    """Exercises by id, from course_lib/exercises.py (looked up at each call, so tests can replace it)."""
+    """Exercises by id, from course_lib/exercises/ (looked up at each call, so tests can replace it)."""
     return {exercise.id: exercise for exercise in importlib.import_module("course_lib.exercises").EXERCISES}
 
 
@@ -83,7 +83,7 @@ def missing_exercises(*exercise_ids):
     unknown = [exercise_id for exercise_id in exercise_ids if exercise_id not in exercises]
     if unknown:
         raise ValueError(f"Unknown exercise id(s): {', '.join(unknown)}. "
-                         f"Known ids (course_lib/exercises.py): {', '.join(exercises)}.")
+                         f"Known ids (course_lib/exercises/): {', '.join(exercises)}.")
     return [exercises[exercise_id] for exercise_id in exercise_ids if still_stubbed(exercises[exercise_id])]
 
 

@@ -8,7 +8,7 @@ Writes to OUT the edition students get from this repository (the folder holding 
 - ``course_lib/``: each region between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes one line,
   indented like the region: ``raise NotImplementedError("Exercise <id> is not done yet: implement
   <function> in <file> — see notebooks/<notebook>.ipynb, section '<section>'.")``, from the registry
-  (``course_lib/exercises.py``). Everything outside the markers stays: signatures, docstrings, checks.
+  (``course_lib/exercises/``). Everything outside the markers stays: signatures, docstrings, checks.
 - ``notebooks/``: marked regions in code cells stubbed alike; outputs and execution counts cleared;
   cells tagged ``instructor-only`` dropped.
 - ``pyproject.toml`` (without test paths the edition lacks), ``environment.yml``, ``conftest.py`` (one
@@ -216,7 +216,7 @@ def exercise_regions(text, where, exercises):
         if qualname not in exercises:
             place = f"function {qualname}" if qualname else "module-level code"
             problems.append(f"{where}:{region.begin}: marked region in {place}, which no exercise in "
-                            "course_lib/exercises.py names; register the exercise or remove the markers.")
+                            "course_lib/exercises/ names; register the exercise or remove the markers.")
         elif qualname in found:
             problems.append(f"{where}:{region.begin}: a second marked region in {qualname} (the first is at "
                             f"line {found[qualname].begin}); each exercise function has exactly one.")
@@ -300,17 +300,25 @@ def student_text(path, relative, exercises):
 
 
 def load_registry(source):
-    """The exercises registered in ``source``'s course_lib/exercises.py."""
+    """The exercises registered in ``source``'s course_lib/exercises/ (a package, loaded on its own)."""
     if source == PACKAGE_ROOT:
         from course_lib.exercises import EXERCISES
         return EXERCISES
-    path = source / "course_lib" / "exercises.py"
+    path = source / "course_lib" / "exercises" / "__init__.py"
     if not path.is_file():
         raise ReleaseError(f"{path} not found: the registry says which exercise each marked region "
                            "belongs to. Pass --source the root of an instructor edition.")
-    spec = importlib.util.spec_from_file_location(f"_registry_{uuid.uuid4().hex}", path)
+    # Its modules import one another relatively: loaded as a package of its own name, it uses the
+    # source's cases, twins and laws, not those of the course_lib this command runs from.
+    name = f"_registry_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, path, submodule_search_locations=[str(path.parent)])
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        for loaded in [loaded for loaded in sys.modules if loaded == name or loaded.startswith(f"{name}.")]:
+            del sys.modules[loaded]
     return module.EXERCISES
 
 
@@ -352,7 +360,7 @@ def edition_plan(source):
             problems.append(str(error))
     for file, exercises in by_file.items():
         ids = ", ".join(exercise.id for exercise in exercises.values())
-        problems.append(f"course_lib/exercises.py: exercise(s) {ids} name {file}, which is not in the edition.")
+        problems.append(f"course_lib/exercises/: exercise(s) {ids} name {file}, which is not in the edition.")
     if problems:
         raise ReleaseError("\n".join(problems))
     plan["README.md"] = STUDENT_README

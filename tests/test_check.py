@@ -6,6 +6,7 @@ check_optimizer), and the test asserts the report fails and names the mistake.
 """
 
 import functools
+import html
 import importlib.util
 import math
 import types
@@ -15,8 +16,8 @@ import torch
 
 import course_lib
 from course_lib import nn, optim
-from course_lib.check import (check_exercise, check_module, check_numerically, check_optimizer, compare,
-                              make_trial, run_reference, student_side)
+from course_lib.check import (CATALOGUE, advice_for, check_exercise, check_module, check_numerically,
+                              check_optimizer, compare, hint, make_trial, run_reference, student_side)
 from course_lib.check.report import CaseReport, Report, Row
 from course_lib.exercises import TorchResidual, get
 
@@ -36,14 +37,17 @@ def check_wrong(exercise_id, path, wrong):
     return check_exercise(exercise_id, package_with({path: wrong}))
 
 
-def hint_names(report):
-    return {hint.name for hint in report.hints}
+def hint_ids(report):
+    return {hint.id for hint in report.hints}
 
 
-def assert_caught(report, hint_name):
+def assert_caught(report, hint_id):
+    """The report fails, names the mistake ``hint_id`` and shows its name and text, as text and HTML."""
     assert not report.passed
-    assert hint_name in hint_names(report), str(report)
-    assert hint_name in str(report) and hint_name in report._repr_html_()
+    assert hint_id in hint_ids(report), str(report)
+    found = CATALOGUE[hint_id]
+    for shown in (str(report), report._repr_html_()):
+        assert found.name in html.unescape(shown) and found.cause[:40] in html.unescape(shown)
 
 
 # --- wrong modules, one mistake each ----------------------------------------------------------------
@@ -208,42 +212,56 @@ class SGDWeightDecayWrongSign(optim.SGD):
 # --- each fingerprint is caught and named ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("exercise_id, path, wrong, hint", [
-    ("relu.forward", "nn.ReLU", NaNReLU, "NaN or infinite values"),
-    ("tanh.backward", "nn.Tanh", ZeroTanh, "all zeros"),
-    ("tanh.backward", "nn.Tanh", MinusTanh, "sign flipped"),
-    ("sigmoid.backward", "nn.Sigmoid", SigmoidAtOutput, "derivative taken at the output"),
-    ("relu.backward", "nn.ReLU", ReLUWithAttribute, "input stored in an attribute"),
-    ("mse_loss.backward", "nn.MSELoss", MSEWithoutTwo, "off by a constant factor"),
-    ("mse_loss.backward", "nn.MSELoss", MSESummedError, "summed over the elements"),
-    ("mse_loss.backward", "nn.MSELoss", MSESummedErrorOneNumber, "summed over the elements"),
-    ("linear.backward", "nn.Linear", LinearWithoutBiasGrad, "bias gradient missing"),
-    ("linear.backward", "nn.Linear", LinearOverwritingGrads, "gradient overwritten instead of accumulated"),
-    ("linear.backward", "nn.Linear", LinearTransposedWeightGrad, "transposed"),
-    ("linear.backward", "nn.Linear", LinearTransposedGradInput, "transposed shape"),
-    ("linear.backward", "nn.Linear", LinearPerSampleBiasGrad, "missing the sum over the batch"),
-    ("linear.backward", "nn.Linear", LinearFloat32GradInput, "wrong dtype"),
-    ("tanh.backward", "nn.Tanh", TanhReturningNothing, "nothing returned"),
-    ("conv2d.forward", "nn.Conv2d", conv_with_weight(lambda w: w.flip(-2, -1)), "kernel flipped"),
-    ("conv2d.forward", "nn.Conv2d", conv_with_weight(lambda w: w.transpose(-2, -1)), "kernel transposed"),
-    ("conv_transpose2d.forward", "nn.ConvTranspose2d", ConvTransposeSwappedChannels, "channel dimensions swapped"),
-    ("conv2d.forward", "nn.Conv2d", ConvPaddedOnOneSide, "shifted by one position"),
-    ("sgd.step", "optim.SGD", SGDIgnoringNesterov, "hyper-parameter ignored"),
+@pytest.mark.parametrize("exercise_id, path, wrong, hint_id", [
+    ("relu.forward", "nn.ReLU", NaNReLU, "any/nan"),
+    ("tanh.backward", "nn.Tanh", ZeroTanh, "any/all-zeros"),
+    ("tanh.backward", "nn.Tanh", MinusTanh, "any/sign-flipped"),
+    ("sigmoid.backward", "nn.Sigmoid", SigmoidAtOutput, "sigmoid.backward/derivative-at-output"),
+    ("relu.backward", "nn.ReLU", ReLUWithAttribute, "any/input-in-attribute"),
+    ("mse_loss.backward", "nn.MSELoss", MSEWithoutTwo, "mse_loss.backward/two-forgotten"),
+    ("mse_loss.backward", "nn.MSELoss", MSESummedError, "mse_loss.backward/summed-over-elements"),
+    ("mse_loss.backward", "nn.MSELoss", MSESummedErrorOneNumber, "mse_loss.backward/summed-over-elements"),
+    ("linear.backward", "nn.Linear", LinearWithoutBiasGrad, "any/bias-grad-missing"),
+    ("linear.backward", "nn.Linear", LinearOverwritingGrads, "any/grad-overwritten"),
+    ("linear.backward", "nn.Linear", LinearTransposedWeightGrad, "any/transposed"),
+    ("linear.backward", "nn.Linear", LinearTransposedGradInput, "any/shape-transposed"),
+    ("linear.backward", "nn.Linear", LinearPerSampleBiasGrad, "linear.backward/bias-not-summed"),
+    ("linear.backward", "nn.Linear", LinearFloat32GradInput, "any/wrong-dtype"),
+    ("tanh.backward", "nn.Tanh", TanhReturningNothing, "any/nothing-returned"),
+    ("conv2d.forward", "nn.Conv2d", conv_with_weight(lambda w: w.flip(-2, -1)), "conv2d.forward/kernel-flipped"),
+    ("conv_transpose2d.forward", "nn.ConvTranspose2d", ConvTransposeSwappedChannels,
+     "conv_transpose2d.forward/weight-channel-order"),
+    ("conv2d.forward", "nn.Conv2d", ConvPaddedOnOneSide, "any/shifted"),
+    ("sgd.step", "optim.SGD", SGDIgnoringNesterov, "sgd.step/nesterov-ignored"),
 ], ids=lambda value: value if isinstance(value, str) else "")
-def test_a_wrong_module_is_caught_and_its_mistake_named(exercise_id, path, wrong, hint):
-    assert_caught(check_wrong(exercise_id, path, wrong), hint)
+def test_a_wrong_module_is_caught_and_its_mistake_named(exercise_id, path, wrong, hint_id):
+    assert_caught(check_wrong(exercise_id, path, wrong), hint_id)
 
 
-@pytest.mark.parametrize("wrong, factor", [
-    (MSEWithoutTwo, "= 1/2"),
-    (MSEMeanNotDivided, "numel (12, the input's number of elements)"),
-    (MSEDividedByBatch, "numel/N (3: divided by N instead of numel)"),
+@pytest.mark.parametrize("wrong, hint_id", [
+    (MSEWithoutTwo, "mse_loss.backward/two-forgotten"),
+    (MSEMeanNotDivided, "mse_loss.backward/not-divided"),
+    (MSEDividedByBatch, "mse_loss.backward/divided-by-batch"),
 ], ids=["forgot the 2", "mean not divided", "divided by N"])
-def test_a_constant_factor_is_named(wrong, factor):
+def test_each_constant_factor_of_the_mse_gradient_has_its_own_hint(wrong, hint_id):
     report = check_wrong("mse_loss.backward", "nn.MSELoss", wrong)
-    first_case = report.cases[0]  # "mean" on (4, 3): N = 4, numel = 12
-    details = [hint.detail for hint in first_case.hints if hint.name == "off by a constant factor"]
-    assert details and all(factor in detail for detail in details), str(report)
+    first_case = report.cases[0]  # "mean" on (4, 3): N = 4, numel = 12, so the three factors differ
+    assert {hint.id for hint in first_case.hints} == {hint_id}, str(report)
+
+
+class LinearBiasGradAveraged(nn.Linear):
+    def backward(self, grad_output):
+        grad_input = super().backward(grad_output)
+        if self.bias is not None:
+            rows = grad_output.reshape(-1, self.out_features)
+            self.bias.grad -= rows.sum(dim=0) - rows.mean(dim=0)
+        return grad_input
+
+
+def test_a_generic_constant_factor_names_the_batch_size():
+    report = check_wrong("linear.backward", "nn.Linear", LinearBiasGradAveraged)
+    first_case = report.cases[0]  # (4, 3) input: N = 4
+    assert {(hint.id, hint.detail) for hint in first_case.hints} == {("any/constant-factor", "factor 0.25 = 1/N (1/4)")}
 
 
 def test_the_worst_element_and_the_errors_are_reported():
@@ -258,7 +276,7 @@ def test_the_worst_element_and_the_errors_are_reported():
 
 def test_a_shifted_output_names_the_shift():
     report = check_wrong("conv2d.forward", "nn.Conv2d", ConvPaddedOnOneSide)
-    case = next(case for case in report.cases if case.label == "3x3, padding 1")
+    case = next(case for case in report.cases if case.label == "3x3, padding 1, batch 3")
     assert case.hints[0].detail.startswith("by -1 row(s) and -1 column(s)")
 
 
@@ -275,14 +293,14 @@ def kaiming_uniform_with_bound(factor):
     return init
 
 
-@pytest.mark.parametrize("wrong, cause", [
-    (kaiming_uniform_with_bound(lambda gain: gain / math.sqrt(3)), "the std was used as the bound"),
-    (kaiming_uniform_with_bound(lambda gain: 1.0), "the gain was left out"),
-], ids=["std as bound", "no gain"])
-def test_a_uniform_init_with_a_wrong_bound_is_named_by_its_factor(wrong, cause):
+@pytest.mark.parametrize("wrong, hint_id", [
+    (kaiming_uniform_with_bound(lambda gain: gain / math.sqrt(3)), "init/std-as-bound"),
+    (kaiming_uniform_with_bound(lambda gain: 1.0), "init.kaiming_uniform_/gain-missing"),
+    (kaiming_uniform_with_bound(lambda gain: gain * 1.3), "init/spread-off"),
+], ids=["std as bound", "no gain", "unknown factor"])
+def test_a_uniform_init_with_a_wrong_bound_is_named_by_its_factor(wrong, hint_id):
     report = check_wrong("init.kaiming_uniform_", "nn.init.kaiming_uniform_", wrong)
-    assert_caught(report, "spread off by a factor")
-    assert any(hint.cause.startswith(cause) for hint in report.hints)
+    assert_caught(report, hint_id)
 
 
 def test_an_init_not_in_place_or_not_returning_its_argument_is_caught():
@@ -292,9 +310,8 @@ def test_an_init_not_in_place_or_not_returning_its_argument_is_caught():
     def returns_nothing(tensor):
         tensor.zero_()
 
-    assert_caught(check_wrong("init.xavier_uniform_", "nn.init.xavier_uniform_", new_tensor),
-                  "not filled in place")
-    assert_caught(check_wrong("init.zeros_", "nn.init.zeros_", returns_nothing), "argument not returned")
+    assert_caught(check_wrong("init.xavier_uniform_", "nn.init.xavier_uniform_", new_tensor), "init/not-in-place")
+    assert_caught(check_wrong("init.zeros_", "nn.init.zeros_", returns_nothing), "init/argument-not-returned")
 
 
 def test_a_normal_draw_for_a_uniform_init_is_named():
@@ -303,7 +320,7 @@ def test_a_normal_draw_for_a_uniform_init_is_named():
         return tensor.normal_(0, gain * math.sqrt(2 / fan_in_plus_fan_out))
 
     assert_caught(check_wrong("init.xavier_uniform_", "nn.init.xavier_uniform_", normal_instead),
-                  "normal instead of uniform")
+                  "init/normal-not-uniform")
 
 
 # --- not done, errors ---------------------------------------------------------------------------------
@@ -375,7 +392,7 @@ def test_check_module_catches_a_wrong_layer_inside_a_model():
     assert "grad input" in failed and "0.weight.grad" in failed and "2.weight.grad" not in failed
     # The second case checks the modules one by one and names the first wrong one, with its hint.
     assert len(report.cases) == 2 and report.cases[1].title == "1, on its own: MinusTanh against Tanh"
-    assert report.cases[1].label == "input (5, 4)" and report.cases[1].hints[0].name == "sign flipped"
+    assert report.cases[1].label == "input (5, 4)" and report.cases[1].hints[0].id == "any/sign-flipped"
 
 
 def test_check_module_finds_a_wrong_layer_deep_inside_residuals():
@@ -388,7 +405,7 @@ def test_check_module_finds_a_wrong_layer_deep_inside_residuals():
     assert [case.status for case in report.cases] == ["fail", "fail"]
     assert report.cases[1].title == "2.module.0, on its own: DoubledConv against Conv2d"
     assert report.cases[1].label == "input (2, 4, 3, 3)"
-    assert [hint.name for hint in report.cases[1].hints] == ["off by a constant factor"]
+    assert [hint.id for hint in report.cases[1].hints] == ["any/constant-factor"]
 
 
 def test_check_module_names_a_wrong_container_when_its_layers_are_right():
@@ -430,7 +447,7 @@ class Softplus(nn.Module):
 def test_check_numerically_passes_a_right_module_and_catches_a_wrong_one():
     assert check_numerically(nn.Sequential(nn.Linear(3, 2), Softplus()), (2, 3)).passed
     report = check_numerically(Softplus(sign=-1), (2, 3))
-    assert_caught(report, "sign flipped")
+    assert_caught(report, "any/sign-flipped")
 
 
 def test_check_optimizer_passes_sgd_and_catches_weight_decay_with_the_wrong_sign():
@@ -521,3 +538,82 @@ def test_checking_leaves_torchs_thread_count_alone():
     threads = torch.get_num_threads()
     check_exercise("linear.backward")
     assert torch.get_num_threads() == threads
+
+
+# --- advice for exceptions, and a forward of the wrong shape ---------------------------------------------
+
+
+@pytest.mark.parametrize("exercise_id, error_type, message, line, hint_id", [
+    ("conv2d.backward", "RuntimeError", "output with shape [3] doesn't match the broadcast shape [3, 36]",
+     "self.bias.grad += grad_rows.sum(dim=0)", "conv2d.backward/bias-not-summed"),
+    ("conv2d.backward", "RuntimeError", "shape '[2, 3, 6, 6]' is invalid for input of size 1944",
+     "return grad_columns.reshape(N, C, H, W)", "conv2d.backward/reshape-not-fold"),
+    ("linear.forward", "RuntimeError", "mat1 and mat2 shapes cannot be multiplied (4x3 and 5x3)",
+     "output = input @ self.weight.data", "linear.forward/weight-not-transposed"),
+    ("linear.forward", "RuntimeError", "self must be a matrix", "output = torch.mm(input, w.t())",
+     "linear.forward/two-d-only"),
+    ("sequential.backward", "ValueError", "Affine.backward expects grad_output of the shape its forward "
+     "returned, (2, 5); got (2, 3).", "grad = module.backward(grad)", "sequential.backward/forward-order"),
+    ("sequential.backward", "ValueError", "Tanh.backward expects grad_output of the shape its forward "
+     "returned, (2, 5); got (2, 3).", "g = module.backward(grad_output)", "sequential.backward/outputs-not-chained"),
+], ids=lambda value: value if isinstance(value, str) and "/" in value else "")
+def test_advice_for_turns_an_exception_at_the_students_line_into_the_exercises_hint(
+        exercise_id, error_type, message, line, hint_id):
+    # The grader calls it with what its child reported: plain strings.
+    advice = advice_for(exercise_id, error_type, message, line)
+    assert advice.id == hint_id
+    assert (advice.name, advice.cause) == (CATALOGUE[hint_id].name, CATALOGUE[hint_id].cause)
+
+
+def test_advice_for_stays_silent_when_it_knows_nothing():
+    assert advice_for("relu.backward", "RuntimeError", "mat1 and mat2 shapes cannot be multiplied (4x3 and 5x3)",
+                      "x @ y") is None  # ReLU has no matrix product
+    assert advice_for("conv2d.backward", "TypeError", "unsupported operand", "self.bias.grad += 1") is None
+    assert advice_for("not an exercise", "RuntimeError", "self must be a matrix", "") is None
+
+
+class LinearBiasGradPerSample(nn.Linear):
+    def backward(self, grad_output):
+        input = self.saved_for_backward()
+        self.weight.grad += grad_output.reshape(-1, self.out_features).T @ input.reshape(-1, self.in_features)
+        if self.bias is not None:
+            self.bias.grad += grad_output.sum(dim=0)
+        return grad_output @ self.weight.data
+
+
+def test_an_error_report_gives_the_advice_above_torchs_message():
+    report = check_wrong("linear.backward", "nn.Linear", LinearBiasGradPerSample)
+    case = next(case for case in report.cases if case.status == "error")
+    assert case.hint.id == "linear.backward/bias-not-summed"
+    lines = str(report).splitlines()
+    advice = next(index for index, line in enumerate(lines) if "hint: bias gradient not summed" in line)
+    assert lines[advice + 1].strip().startswith("RuntimeError: output with shape [3]")
+    assert lines[advice + 2].strip().endswith("in backward: self.bias.grad += grad_output.sum(dim=0)")
+    page = html.unescape(report._repr_html_())
+    assert page.index("bias gradient not summed") < page.index("RuntimeError: output with shape [3]")
+
+
+class ConvForgettingTheReshape(nn.Conv2d):
+    def forward(self, input):
+        output = super().forward(input)
+        return output.flatten(2)
+
+
+def test_a_forward_of_the_wrong_shape_fails_the_backward_rows_without_an_error():
+    report = check_wrong("conv2d.backward", "nn.Conv2d", ConvForgettingTheReshape)
+    case = report.cases[0]
+    assert case.status == "fail" and case.where == ""
+    rows = {row.name: row for row in case.rows}
+    assert rows["output"].note == "shape (3, 3, 36), expected (3, 3, 6, 6)"
+    assert rows["grad input"].note == "not run: forward returned shape (3, 3, 36), expected (3, 3, 6, 6)"
+    assert rows["grad input"].hint.id == "any/forward-wrong-shape"
+    assert "checked_backward" not in str(report)
+
+
+def test_hints_carry_their_catalogue_id_and_read_as_text():
+    found = hint("mse_loss.backward/two-forgotten", "factor 0.5")
+    assert (found.id, found.name, found.detail) == ("mse_loss.backward/two-forgotten",
+                                                     "the 2 of the square's derivative missing", "factor 0.5")
+    assert str(found) == f"the 2 of the square's derivative missing (factor 0.5): {found.cause}"
+    with pytest.raises(KeyError):
+        hint("mse_loss.backward/no-such-mistake")

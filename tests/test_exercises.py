@@ -190,3 +190,35 @@ def test_the_student_side_runs_with_the_graders_torch_shortcuts_forbidden():
                             timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "done", result.stdout
+
+
+MODULE_EXERCISES = [exercise for exercise in exercises.EXERCISES if exercise.kind in ("module", "loss", "function")]
+
+
+@pytest.mark.parametrize("exercise", MODULE_EXERCISES, ids=[exercise.id for exercise in MODULE_EXERCISES])
+def test_every_input_of_two_or_more_nonzero_values_holds_both_signs(exercise):
+    # A one-signed input checks one piece of a piecewise activation only (relu.backward's "batch 1" once was).
+    for case in (*exercise.cases, *exercise.hidden_cases(seed=3, count=5)):
+        tensors = make_trial(exercise, case).tensors
+        for name in ("input", "input_1", "input_2"):
+            values = tensors.get(name)
+            if values is not None and int((values != 0).sum()) >= 2:  # besides the exact zeros of a kink case
+                assert (values > 0).any() and (values < 0).any(), (case.label, name)
+
+
+@pytest.mark.parametrize("exercise_id", ["relu.forward", "relu.backward", "leaky_relu.forward", "leaky_relu.backward"])
+def test_relu_and_leaky_relu_are_checked_at_the_kink(exercise_id):
+    exercise = exercises.get(exercise_id)
+    kink = [case for case in exercise.cases if case.exact_zeros]
+    assert len(kink) == 1
+    tensors = make_trial(exercise, kink[0]).tensors
+    for name in ("input", "input_1", "input_2"):
+        zeros = int((tensors[name] == 0).sum())
+        assert zeros == tensors[name].numel() // 3
+        assert (tensors[name][tensors[name] != 0].abs() >= 0.1).all()
+
+
+def test_convolution_cases_tell_one_over_n_from_one_half():
+    # A gradient divided by the batch size N only differs from one off by a factor 2 when N is not 2.
+    for exercise_id in ("conv2d.backward", "conv_transpose2d.backward", "upsample.backward"):
+        assert any(case.shape[0] > 2 for case in exercises.get(exercise_id).cases), exercise_id

@@ -6,6 +6,7 @@ limit each, and only one of them burns CPU while it does); a second, smaller cla
 seeds, zips and invalid entries.
 """
 
+import json
 import os
 import secrets
 import shutil
@@ -16,8 +17,11 @@ from pathlib import Path
 
 import pytest
 from grading_corpus import MAX_POINTS, POINTS, ROOT, lost_only, make_editions, read_gradebook, submit
+from mistakes import MISTAKES
 
+from course_lib.check.hints import CATALOGUE
 from course_lib.grading import grade
+from course_lib.grading.records import read_records, records_path
 from course_lib.grading.isolation import probe
 
 TIMEOUT = 30  # seconds per child: far above an honest child's few seconds, and paid by every hang
@@ -36,23 +40,18 @@ def editions(tmp_path_factory):
 
 RELU_BACKWARD = ("nn/activation.py", "        return grad_output * (input > 0)\n",
                  "        return -grad_output * (input > 0)\n")
-# (student, edits, exercises lost, the fingerprint the feedback must name)
+# Copies of the instructor edition with one mistake of the hint catalogue each (tests/mistakes.py):
+# (student, the mistake's hint id); each loses the mistake's exercise only, and its records name the id.
 WRONG_MATH = [
-    ("sign_flipped_relu", [RELU_BACKWARD], ["relu.backward"], "sign flipped"),
-    ("mse_missing_factor_2", [("nn/loss.py", "grad_input = 2 * difference * grad_output",
-                               "grad_input = difference * grad_output")],
-     ["mse_loss.backward"], "off by a constant factor"),
-    ("linear_no_bias_grad", [("nn/linear.py", "            self.bias.grad += grad_rows.sum(dim=0)\n",
-                              "            pass\n")], ["linear.backward"], "bias gradient missing"),
-    ("conv2d_flipped_kernel", [("nn/conv.py", "grad_columns = self.weight.data.reshape(self.out_channels, -1).T",
-                                "grad_columns = self.weight.data.flip(-2, -1).reshape(self.out_channels, -1).T")],
-     ["conv2d.backward"], "kernel flipped"),
-    ("sigmoid_at_output", [("nn/activation.py", "        return grad_output * output * (1 - output)\n",
-                            "        return grad_output * torch.sigmoid(output) * (1 - torch.sigmoid(output))\n")],
-     ["sigmoid.backward"], "derivative taken at the output"),
-    ("sgd_ignores_weight_decay", [("optim/sgd.py", "grad = p.grad + self.weight_decay * p.data", "grad = p.grad")],
-     ["sgd.step"], "hyper-parameter ignored"),
+    ("forgets_grad_output", "relu.backward/grad-output-forgotten"),
+    ("forgets_grad_output_too", "relu.backward/grad-output-forgotten"),
+    ("mse_sign_flipped", "mse_loss.backward/sign-flipped"),
+    ("linear_grad_overwritten", "any/grad-overwritten"),
+    ("conv2d_flipped_kernel", "conv2d.backward/kernel-flipped"),
+    ("sigmoid_at_output", "sigmoid.backward/derivative-at-output"),
+    ("sgd_decay_sign", "sgd.step/weight-decay-sign"),
 ]
+MISTAKE = {hint_id: (exercise, edits) for hint_id, exercise, edits in MISTAKES}
 
 
 def hostile_code(paths):
@@ -166,8 +165,8 @@ def corpus(editions, tmp_path_factory):
     submissions, feedback, gradebook = base / "submissions", base / "feedback", base / "out" / "gradebook.csv"
     submit(submissions / "instructor", editions / "instructor")
     submit(submissions / "student", editions / "student")
-    for student, edits, _, _ in WRONG_MATH:
-        submit(submissions / student, editions / "instructor", edits)
+    for student, hint_id in WRONG_MATH:
+        submit(submissions / student, editions / "instructor", MISTAKE[hint_id][1])
     for student, (edits, _) in INSTRUCTOR_BASED.items():
         submit(submissions / student, editions / "instructor", edits)
     token = secrets.token_hex(4)
@@ -185,6 +184,7 @@ def corpus(editions, tmp_path_factory):
     # More children than cores: three of them only wait for their time limit.
     summary = grade(submissions, gradebook, feedback, jobs=4, timeout=TIMEOUT, seed=7, progress=False)
     yield {"rows": read_gradebook(gradebook), "feedback": feedback, "summary": summary, "token": token,
+           "gradebook": gradebook,
            "host_marker": host_marker, "originals": originals, "hostile": hostile}
     host_marker.unlink(missing_ok=True)
 
@@ -205,12 +205,17 @@ def test_the_student_edition_gets_zero_with_not_done_feedback(corpus):
     assert "<html" in (corpus["feedback"] / "student.html").read_text()
 
 
-@pytest.mark.parametrize("student, edits, lost, fingerprint", WRONG_MATH, ids=[case[0] for case in WRONG_MATH])
-def test_a_known_mistake_loses_its_exercise_and_is_named(corpus, student, edits, lost, fingerprint):
+@pytest.mark.parametrize("student, hint_id", WRONG_MATH, ids=[case[0] for case in WRONG_MATH])
+def test_a_known_mistake_loses_its_exercise_and_is_named(corpus, student, hint_id):
+    exercise = MISTAKE[hint_id][0]
     row = corpus["rows"][student]
-    assert lost_only(row, *lost), {exercise: row[exercise] for exercise in POINTS}
+    assert lost_only(row, exercise), {name: row[name] for name in POINTS}
     hints = [line for line in feedback_of(corpus, student).splitlines() if line.strip().startswith("- hint:")]
-    assert any(fingerprint in hint for hint in hints), hints
+    assert any(CATALOGUE[hint_id].name in hint for hint in hints), hints
+    record = read_records(records_path(corpus["gradebook"]))[student]
+    named = {hint for item in record["exercises"] if item["id"] == exercise for case in item["cases"]
+             for hint in case["hint_ids"]}
+    assert hint_id in named
 
 
 @pytest.mark.parametrize("student", [
@@ -357,10 +362,13 @@ def test_the_same_seed_gives_the_same_gradebook(small_class, tmp_path):
     assert (tmp_path / "gradebook.csv").read_text() == small_class["text"]
 
 
-def test_without_bubblewrap_resource_limits_alone_give_the_same_grades(small_class, tmp_path):
-    grade(small_class["submissions"], tmp_path / "gradebook.csv", tmp_path / "feedback", timeout=TIMEOUT,
-          seed=3, use_bwrap=False, progress=False)
+@pytest.mark.parametrize("switched_off", [(), ("seccomp", "memory cgroup", "output tmpfs", "own uid")],
+                         ids=["without bubblewrap", "without any kernel protection"])
+def test_resource_limits_alone_give_the_same_grades(small_class, tmp_path, switched_off):
+    summary = grade(small_class["submissions"], tmp_path / "gradebook.csv", tmp_path / "feedback", timeout=TIMEOUT,
+                    seed=3, use_bwrap=False, switched_off=switched_off, progress=False)
     assert (tmp_path / "gradebook.csv").read_text() == small_class["text"]
+    assert all(f"MISSING {name} (switched off)" in summary for name in ("bubblewrap", *switched_off))
 
 
 def test_resuming_with_another_seed_is_refused(small_class, tmp_path):
@@ -403,3 +411,55 @@ def test_links_in_a_submission_folder_are_not_followed(tmp_path):
     copy_package(tmp_path / "entry", tmp_path / "copy")
     copied = sorted(path.name for path in (tmp_path / "copy" / "course_lib").rglob("*"))
     assert copied == ["__init__.py"]
+
+
+# --- the class report of the corpus ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def class_report(corpus, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report")
+    command = [sys.executable, "-m", "course_lib", "report", str(corpus["gradebook"]), "--out",
+               str(folder / "class-report.html"), "--json", str(folder / "class-report.json")]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    return {"numbers": json.loads((folder / "class-report.json").read_text()), "summary": result.stdout,
+            "html": (folder / "class-report.html").read_text()}
+
+
+def exercise_numbers(class_report, exercise):
+    return next(item for item in class_report["numbers"]["exercises"] if item["id"] == exercise)
+
+
+def test_the_class_report_counts_each_known_mistake_with_its_students(corpus, class_report):
+    assert class_report["numbers"]["students"] == len(corpus["rows"])
+    for student, hint_id in WRONG_MATH:
+        mistakes = {mistake["id"]: mistake for mistake in exercise_numbers(class_report, MISTAKE[hint_id][0])["mistakes"]}
+        assert student in mistakes[hint_id]["students"]
+        assert mistakes[hint_id]["text"] == f"{CATALOGUE[hint_id].name}: {CATALOGUE[hint_id].cause}"
+    top = exercise_numbers(class_report, "relu.backward")["mistakes"][0]
+    assert (top["id"], top["count"], top["students"]) == (
+        "relu.backward/grad-output-forgotten", 2, ["forgets_grad_output", "forgets_grad_output_too"])
+    assert "1. 2 of" in class_report["summary"] and "relu.backward/grad-output-forgotten" in class_report["summary"]
+
+
+def test_the_class_report_agrees_with_the_gradebook(corpus, class_report):
+    rows = corpus["rows"].values()
+    for exercise, points in POINTS.items():
+        numbers = exercise_numbers(class_report, exercise)
+        earned = [float(row[exercise]) for row in rows]
+        assert numbers["max_points"] == points
+        assert numbers["pass_rate"] == pytest.approx(sum(value == points for value in earned) / len(earned))
+        assert numbers["mean_points"] == pytest.approx(sum(earned) / len(earned))
+        assert sum(numbers["statuses"].values()) == len(earned)
+        assert numbers["statuses"]["review"] == sum(row["status"] == "review" for row in rows)
+    assert exercise_numbers(class_report, "tanh.backward")["statuses"]["timeout"] >= 1  # hangs_in_tanh_backward
+    flagged = {item["student"]: item["notes"] for item in class_report["numbers"]["review"]}
+    assert set(flagged) == {student for student, row in corpus["rows"].items() if row["status"] == "review"}
+    assert any("os.fork" in note for note in flagged["fork_bomb"])
+
+
+def test_the_class_report_shows_no_value_of_a_case_and_no_students_code(corpus, class_report):
+    page = class_report["html"]
+    assert "not allowed" in page and "<script" not in page
+    assert "time.sleep" not in page and "os._exit" not in page  # lines of the students' code

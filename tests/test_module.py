@@ -1,5 +1,7 @@
 """Module and Parameter: names, state dicts, dtype conversion, the per-call stack and its errors."""
 
+import re
+
 import pytest
 import torch
 
@@ -170,3 +172,28 @@ def test_a_loss_takes_one_number_as_its_grad_output():
     with pytest.raises(ValueError, match=r"MSELoss.backward expects grad_output of the shape its forward "
                                          r"returned, \(\); got \(2,\)"):
         loss_fn.backward(torch.ones(2))
+
+
+@pytest.mark.parametrize("layer, input", [(nn.Linear(3, 2), torch.ones(4, 3)),
+                                          (nn.Conv2d(2, 3, 3), torch.ones(2, 2, 5, 5)),
+                                          (nn.Sigmoid(), torch.ones(4, 3))], ids=["Linear", "Conv2d", "Sigmoid"])
+def test_the_grad_output_check_holds_when_forward_is_called_directly(layer, input):
+    # As EPFL-style code and staff tests do: forward, not __call__. Without the check, Conv2d hits torch's
+    # internal bmm error and Sigmoid broadcasts silently.
+    output = layer.forward(input)
+    wrong = torch.ones(*output.shape[:-1], output.shape[-1] + 1)
+    with pytest.raises(ValueError, match=rf"{type(layer).__name__}.backward expects grad_output of the shape its "
+                                         rf"forward returned, {re.escape(str(tuple(output.shape)))}"):
+        layer.backward(wrong)
+    assert layer.backward(torch.ones_like(output)).shape == input.shape
+
+
+def test_a_subclass_calling_super_forward_records_its_own_output():
+    class Doubled(nn.Linear):
+        def forward(self, input):
+            return torch.cat([super().forward(input)] * 2)
+
+    layer = Doubled(3, 2)
+    layer(torch.ones(4, 3))
+    with pytest.raises(ValueError, match=r"\(8, 2\); got \(4, 2\)"):
+        layer.backward(torch.ones(4, 2))

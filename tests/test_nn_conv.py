@@ -326,3 +326,40 @@ def test_fold_input_inconsistent_with_output_size_is_a_clear_error():
         fold(torch.zeros(1, 1, 18, 9), (5, 5), 3)
     with pytest.raises(ValueError, match="fold expects output_size to be a positive integer"):
         fold(torch.zeros(1, 9, 9), (5, 0), 3)
+
+
+@pytest.mark.parametrize("our_class, torch_class, args", [
+    (Conv2d, torch.nn.Conv2d, (3, 4, 3, 1, 0, 1, 1, False)),  # groups, bias
+    (Conv2d, torch.nn.Conv2d, (3, 4, 3, 2, 1, 2, 1, True, "zeros", "cpu", None)),
+    (ConvTranspose2d, torch.nn.ConvTranspose2d, (3, 4, 3, 2, 1, 1, 1, False, 2)),  # ..., groups, bias, dilation
+    (ConvTranspose2d, torch.nn.ConvTranspose2d, (3, 4, 3, 1, 0, 0, 1, True, 1, "zeros", None, torch.float32)),
+], ids=str)
+def test_torchs_positional_signatures_build_the_same_layer(our_class, torch_class, args):
+    torch.manual_seed(5)
+    ours = our_class(*args)
+    torch.manual_seed(5)
+    theirs = torch_class(*args)
+    assert repr(ours) == repr(theirs)
+    assert ours.state_dict().keys() == theirs.state_dict().keys()
+    assert all(torch.equal(value, theirs.state_dict()[name]) for name, value in ours.state_dict().items())
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(groups=2), "supports only groups=1; got groups=2"),
+    (dict(padding_mode="reflect"), "supports only padding_mode='zeros'; got padding_mode='reflect'"),
+    (dict(device="cuda"), "supports only device=None or device='cpu'; got device='cuda'"),
+    (dict(dtype=torch.float64), "supports only dtype=None or dtype=torch.float32; got dtype=torch.float64"),
+], ids=str)
+def test_unsupported_torch_arguments_are_refused_by_name(arguments, message):
+    for layer in (Conv2d, ConvTranspose2d):
+        with pytest.raises(ValueError, match=re.escape(f"{layer.__name__} {message}.")):
+            layer(2, 2, 3, **arguments)
+
+
+@pytest.mark.parametrize("our_class, torch_class, args, shape", [
+    (Conv2d, torch.nn.Conv2d, (3, 4, 3), (0, 3, 5, 5)),
+    (Conv2d, torch.nn.Conv2d, (3, 4, 2, 2, 1), (0, 3, 4, 5)),
+    (ConvTranspose2d, torch.nn.ConvTranspose2d, (3, 4, 3, 2, 1, 1), (0, 3, 4, 4)),
+], ids=str)
+def test_an_empty_batch_runs_forward_and_backward(our_class, torch_class, args, shape):
+    check_against_autograd(*twins(our_class, torch_class, *args), randn(*shape))

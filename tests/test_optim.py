@@ -1,5 +1,6 @@
 """SGD and Adam against torch.optim over 25 steps in float64, and the optimiser's misuse errors."""
 
+import inspect
 
 import pytest
 import torch
@@ -170,3 +171,25 @@ def test_invalid_hyperparameters_are_refused_as_in_torch(optimizer_class, hyperp
     with pytest.raises(ValueError):
         {optim.SGD: torch.optim.SGD, optim.Adam: torch.optim.Adam}[optimizer_class](
             [torch.zeros(2, requires_grad=True)], **hyperparameters)
+
+
+def test_torchs_options_at_their_defaults_are_accepted():
+    parameters = [nn.Parameter(torch.zeros(2))]
+    optim.SGD(parameters, 0.1, 0.9, 0, 0, False, maximize=False, foreach=None, differentiable=False, fused=None)
+    optim.Adam(parameters, 0.1, (0.9, 0.999), 1e-8, 0, False, foreach=True, maximize=False, capturable=False,
+               differentiable=False, fused=None, decoupled_weight_decay=False)
+    for optimizer_class in (optim.SGD, optim.Adam):
+        assert set(inspect.signature(optimizer_class).parameters) == set(
+            inspect.signature(getattr(torch.optim, optimizer_class.__name__)).parameters)
+
+
+@pytest.mark.parametrize("optimizer_class, option", [
+    (optim.SGD, dict(maximize=True)), (optim.SGD, dict(fused=True)), (optim.SGD, dict(differentiable=True)),
+    (optim.Adam, dict(amsgrad=True)), (optim.Adam, dict(maximize=True)),
+    (optim.Adam, dict(decoupled_weight_decay=True)),
+], ids=str)
+def test_torchs_options_this_course_lacks_are_refused_by_name(optimizer_class, option):
+    (name, _), = option.items()
+    with pytest.raises(ValueError, match=rf"^{optimizer_class.__name__} supports only (.* or )?{name}=False; "
+                                         rf"got {name}=True\.$"):
+        optimizer_class([nn.Parameter(torch.zeros(2))], **option)

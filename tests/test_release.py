@@ -21,10 +21,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # --- a small instructor tree -----------------------------------------------------------------
 
-REGISTRY = '''
+# The registry is a package whose modules import one another relatively, like the course's.
+REGISTRY_KINDS = '''
 from collections import namedtuple
 
 Exercise = namedtuple("Exercise", "id title notebook section file function points")
+'''
+
+REGISTRY = '''
+from .kinds import Exercise
+
 EXERCISES = (
     Exercise("double.forward", "Double", "01_numbers", "Doubling", "course_lib/layers.py", "Double.forward", 1),
     Exercise("halve", "Halve", "01_numbers", 'Halving "by hand"', "course_lib/layers.py", "halve", 1),
@@ -99,7 +105,8 @@ def fixture_notebook():
 
 INSTRUCTOR_TREE = {
     "course_lib/__init__.py": "",
-    "course_lib/exercises.py": REGISTRY,
+    "course_lib/exercises/__init__.py": REGISTRY,
+    "course_lib/exercises/kinds.py": REGISTRY_KINDS,
     "course_lib/layers.py": LAYERS,
     "course_lib/helpers.py": "def helper():\n    return 1\n",
     "course_lib/release.py": "# the release tool\n",
@@ -123,7 +130,8 @@ INSTRUCTOR_TREE = {
 
 STUDENT_FILES = {
     "README.md", "pyproject.toml", "environment.yml",
-    "course_lib/__init__.py", "course_lib/exercises.py", "course_lib/layers.py", "course_lib/helpers.py",
+    "course_lib/__init__.py", "course_lib/exercises/__init__.py", "course_lib/exercises/kinds.py",
+    "course_lib/layers.py", "course_lib/helpers.py",
     "notebooks/01_numbers.ipynb", "notebooks/data/values.csv",
 }
 
@@ -214,9 +222,9 @@ def test_a_region_outside_every_registered_function_is_refused_with_its_line(sou
     with pytest.raises(ReleaseError) as refusal:
         release(tmp_path / "student", source=source)
     assert str(refusal.value).splitlines() == [
-        "course_lib/helpers.py:1: marked region in module-level code, which no exercise in course_lib/exercises.py "
+        "course_lib/helpers.py:1: marked region in module-level code, which no exercise in course_lib/exercises/ "
         "names; register the exercise or remove the markers.",
-        "notebooks/helper.py:2: marked region in function plot, which no exercise in course_lib/exercises.py "
+        "notebooks/helper.py:2: marked region in function plot, which no exercise in course_lib/exercises/ "
         "names; register the exercise or remove the markers.",
     ]
     assert not (tmp_path / "student").exists()

@@ -21,6 +21,7 @@ import torch
 
 from course_lib import exercises as registry
 from course_lib.check import student_side
+from course_lib.check.advice import advice_for
 from course_lib.check.compare import compare, tensor_row
 from course_lib.check.reference import module_reference, optimizer_reference, run_reference
 from course_lib.check.report import CaseReport, Progress, Report
@@ -100,23 +101,31 @@ def run_student(title, trial, reference, run):
 
 
 def failure_report(title, label, error):
-    """A "not done" report for an exercise stub's NotImplementedError, else a short "error" report."""
+    """A "not done" report for an exercise stub's NotImplementedError, else a short "error" report with
+    the student's line and, for an exception that means a known mistake of exercise ``title``, its hint
+    (``advice_for``)."""
     message = str(error)
     if isinstance(error, NotImplementedError) and NOT_DONE_MARK in message:
         return CaseReport(title, label, "not done", message=message)
     text = f"{type(error).__name__}: {message}"
     if len(text) > MESSAGE_CHARS:
         text = text[:MESSAGE_CHARS] + " [...]"
-    return CaseReport(title, label, "error", message=text, where=student_frame(error))
+    frame = student_frame(error)
+    advice = advice_for(title, type(error).__name__, message, frame.line if frame else "")
+    return CaseReport(title, label, "error", message=text, where=describe_frame(frame), hint=advice)
 
 
 def student_frame(error):
-    """"course_lib/nn/conv.py:42 in backward: <line>" for the deepest frame of the student's own code."""
+    """The deepest traceback frame of the student's own code (else the deepest frame), or None."""
     frames = traceback.extract_tb(error.__traceback__)
     own = [frame for frame in frames if is_students(frame.filename)]
-    if not (own or frames):
+    return (own or frames)[-1] if (own or frames) else None
+
+
+def describe_frame(frame):
+    """"course_lib/nn/conv.py:42 in backward: <line>"."""
+    if frame is None:
         return ""
-    frame = (own or frames)[-1]
     where = f"{short_path(frame.filename)}:{frame.lineno} in {frame.name}"
     return f"{where}: {frame.line}" if frame.line else where
 
@@ -125,9 +134,15 @@ def is_students(filename):
     """course_lib (but not the given code) and the student's own files (a notebook, a script); not
     torch, Python's library or other installed packages."""
     path = Path(filename).resolve()
-    if any(path == given or given in path.parents for given in GIVEN_CODE):
+    if any(path == given or given in path.parents for given in GIVEN_CODE) or is_given(path):
         return False
     return COURSE_LIB in path.parents or not PYTHON_INSTALLATION & set(path.parents)
+
+
+def is_given(path):
+    """The base class and the checker of any copy of course_lib (a student edition, a submission)."""
+    parts = path.parts
+    return parts[-3:] == ("course_lib", "nn", "module.py") or parts[-3:-1] == ("course_lib", "check")
 
 
 def short_path(filename):
@@ -242,7 +257,7 @@ def check_optimizer(student_optimizer_class, torch_optimizer_class, steps=25, sh
     tensors = optimizer_tensors(shapes, steps, generator)
     trial = Trial(title, f"{steps} steps, parameters {[tuple(shape) for shape in shapes]}",
                   {"kind": "optimizer", "shape": [list(shape) for shape in shapes]}, tensors)
-    reference = optimizer_reference(torch_optimizer_class, hyper, tensors, steps)
+    reference = optimizer_reference(torch_optimizer_class, hyper, tensors, steps, scope=title)
     return Report(title, [run_student(title, trial, reference, lambda: student_side.run_optimizer(
         student_optimizer_class, Parameter, hyper, tensors, steps))])
 

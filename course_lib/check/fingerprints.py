@@ -1,10 +1,12 @@
 """Fingerprints: the usual mistakes, recognised by what they do to a tensor.
 
 When a tensor differs from torch's, each fingerprint is tried in order and the first that matches
-becomes the row's hint. A fingerprint is a name, a test and a sentence saying what usually causes
-it. Some tests look at the tensor alone (NaN, zeros, sign, a constant factor, a shift, a transpose);
-others compare it with a candidate the reference side computed with autograd for that mistake
-(``reference.py``), so that naming a mistake is a comparison, not a guess.
+becomes the row's hint. A fingerprint is a slug and a test; its text is the catalogue's
+(``hints.py``), picked for the exercise (``<exercise>/<slug>``) or the generic ``any/<slug>``, and a
+fingerprint with neither is skipped. First come the candidates: what a known mistake of this exercise
+computes, made by the reference side with autograd (``candidates.py``), so that naming a mistake is a
+comparison, not a guess. Then tests on the tensor alone: NaN, zeros, sign, a constant factor, a
+transpose, a shift, a shape.
 """
 
 import math
@@ -12,6 +14,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+
+from course_lib.check.hints import Hint, hint, pick
 
 RTOL = 1e-7
 ATOL = 1e-12
@@ -36,31 +40,20 @@ def close(actual, expected, rtol=RTOL):
     return bool((actual - expected).abs().max() <= tolerance(expected, rtol))
 
 
-@dataclass(frozen=True)
-class Hint:
-    """A recognised mistake: its name, details for this tensor, and what usually causes it."""
-
-    name: str
-    cause: str
-    detail: str = ""
-
-    def __str__(self):
-        detail = f" ({self.detail})" if self.detail else ""
-        return f"{self.name}{detail}: {self.cause}"
-
-
 @dataclass
 class Evidence:
     """What a test sees: the output's name, the student's tensor and torch's (float64; the same shape
-    unless a shape test runs), the candidates for this name, the input's shape (or None) and the
-    relative tolerance of the comparison."""
+    unless a shape test runs), the candidates for this name (a list of candidates.Candidate), the
+    input's shape (or None), the relative tolerance of the comparison and the scope hints are picked
+    for (the exercise id, or a check's title)."""
 
     name: str
     actual: torch.Tensor
     expected: torch.Tensor
-    candidates: dict
+    candidates: list
     input_shape: tuple = None
     rtol: float = RTOL
+    scope: str = "any"
 
     def close(self, actual, expected):
         return close(actual, expected, self.rtol)
@@ -68,19 +61,26 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Fingerprint:
-    """test(evidence) returns None when the mistake does not fit, else a detail string (maybe "")."""
+    """slug: the mistake's slug in the catalogue (the id is picked for the evidence's scope);
+    test(evidence) returns None when the mistake does not fit, else a detail string (maybe "")."""
 
-    name: str
-    cause: str
+    slug: str
     test: Callable
 
     def hint(self, evidence):
+        hint_id = pick(evidence.scope, self.slug)
+        if hint_id is None:
+            return None
         detail = self.test(evidence)
-        return None if detail is None else Hint(self.name, self.cause, detail)
+        return None if detail is None else hint(hint_id, detail)
 
 
 def first_hint(library, evidence):
-    """The Hint of the first fingerprint in ``library`` that matches, or None."""
+    """The Hint of the first candidate that the student's tensor matches, else of the first fingerprint
+    in ``library`` that matches, or None."""
+    for candidate in evidence.candidates:
+        if candidate.tensor.shape == evidence.actual.shape and evidence.close(evidence.actual, candidate.tensor):
+            return hint(candidate.id, candidate.detail)
     for fingerprint in library:
         found = fingerprint.hint(evidence)
         if found:
@@ -105,21 +105,6 @@ def all_zero(evidence):
 
 def bias_grad_zero(evidence):
     return all_zero(evidence) if evidence.name.endswith("bias.grad") else None
-
-
-def matches_candidate(key):
-    def test(evidence):
-        candidate = evidence.candidates.get(key)
-        return "" if candidate is not None and evidence.close(evidence.actual, candidate) else None
-
-    return test
-
-
-def ignored_hyperparameter(evidence):
-    for key, candidate in evidence.candidates.items():
-        if key.startswith("ignored:") and evidence.close(evidence.actual, candidate):
-            return f"matches torch with {key.split(':', 1)[1]} left at its default"
-    return None
 
 
 def sign_flipped(evidence):
@@ -202,46 +187,14 @@ def overlap(size, shift):
 
 
 VALUE_FINGERPRINTS = (
-    Fingerprint("NaN or infinite values", "usually a division by zero, exp of a large number (write sigmoid "
-                "with exp(-|x|)), or a tensor made with torch.empty and never filled.", not_finite),
-    Fingerprint("bias gradient missing", "backward never adds d loss / d bias to bias.grad: it is grad_output "
-                "summed over every dimension except the output-channel one.", bias_grad_zero),
-    Fingerprint("all zeros", "the result was never filled in: a gradient that is never added to, a new zero "
-                "tensor returned, or a mask that is never true.", all_zero),
-    Fingerprint("summed over the elements", "the gradient of each element was replaced by their sum: a "
-                "derivative written for the whole vector at once (like -(2/N) sum(e) for the mean squared "
-                "error) instead of per element (d loss / d input_i = (2/N) (input_i - target_i)).",
-                summed_over_elements),
-    Fingerprint("gradient overwritten instead of accumulated", "backward assigns the parameter's gradient "
-                "(p.grad = ...) instead of adding to it (p.grad += ...): when the module is used twice, or "
-                "backward runs again without zero_grad, only the last contribution is left.",
-                matches_candidate("overwritten")),
-    Fingerprint("input stored in an attribute", "forward keeps its input (or output) in an attribute such as "
-                "self.input, so a second forward call overwrites it and the first call's backward uses the "
-                "second call's input. Use self.save_for_backward(...) in forward and "
-                "self.saved_for_backward() in backward.", matches_candidate("stored_input")),
-    Fingerprint("derivative taken at the output", "the derivative is evaluated at the output instead of the "
-                "input: e.g. for Sigmoid, with s the saved output, the derivative is s * (1 - s), not "
-                "sigmoid(s) * (1 - sigmoid(s)).", matches_candidate("at_output")),
-    Fingerprint("kernel flipped", "the kernel is flipped in both spatial dimensions: a textbook convolution "
-                "instead of torch's cross-correlation (or, in a transposed convolution, one flip too many or "
-                "too few).", matches_candidate("flipped_kernel")),
-    Fingerprint("kernel transposed", "the kernel's rows and columns are swapped (kh and kw, or the offsets i "
-                "and j, mixed up when reshaping or indexing).", matches_candidate("transposed_kernel")),
-    Fingerprint("channel dimensions swapped", "the weight's two channel dimensions are read the wrong way "
-                "round: Conv2d's weight is (C_out, C_in, kh, kw), ConvTranspose2d's is (C_in, C_out, kh, kw).",
-                matches_candidate("swapped_channels")),
-    Fingerprint("hyper-parameter ignored", "step() never uses this hyper-parameter (or only on some path).",
-                ignored_hyperparameter),
-    Fingerprint("sign flipped", "a minus sign missing or extra: in a derivative (d/dx of (x - t)**2 is "
-                "+2 (x - t)), or an update that adds the gradient instead of subtracting it.", sign_flipped),
-    Fingerprint("off by a constant factor", "a constant missing or extra: the 2 from the derivative of a "
-                "square, a mean divided by the batch size N instead of every element (numel), a sum where a "
-                "mean was meant, or the other way round.", constant_factor),
-    Fingerprint("transposed", "rows and columns swapped: e.g. a weight gradient computed as input.T @ "
-                "grad_output (in, out) instead of grad_output.T @ input (out, in).", transposed),
-    Fingerprint("shifted by one position", "padding applied on one side only, or a slice or index that starts "
-                "one position too early or too late (stride or padding off by one).", shifted),
+    Fingerprint("nan", not_finite),
+    Fingerprint("bias-grad-missing", bias_grad_zero),
+    Fingerprint("all-zeros", all_zero),
+    Fingerprint("summed-over-elements", summed_over_elements),
+    Fingerprint("sign-flipped", sign_flipped),
+    Fingerprint("constant-factor", constant_factor),
+    Fingerprint("transposed", transposed),
+    Fingerprint("shifted", shifted),
 )
 
 
@@ -253,11 +206,34 @@ def shape_transposed(evidence):
     return "" if actual.dim() == 2 and tuple(actual.shape) == tuple(expected.shape)[::-1] else None
 
 
-def batch_not_summed(evidence):
+def is_bias(evidence):
+    return evidence.name.endswith("bias.grad") or evidence.name.endswith("bias.grad (accumulated)")
+
+
+def not_summed(evidence):
+    """A parameter's gradient kept per sample or per position: more dimensions than the parameter, and the
+    parameter's sizes among them. Detail: the dims whose sum gives torch's values, if some do."""
     actual, expected = evidence.actual, evidence.expected
-    if actual.dim() != expected.dim() + 1 or tuple(actual.shape[1:]) != tuple(expected.shape):
+    if not evidence.name.endswith((".grad", "(accumulated)")) or actual.dim() <= expected.dim():
         return None
-    return "summing dim 0 gives the right values" if evidence.close(actual.sum(dim=0), expected) else ""
+    for kept in kept_dims(tuple(actual.shape), tuple(expected.shape)):
+        summed = tuple(dim for dim in range(actual.dim()) if dim not in kept)
+        if all(actual.shape[dim] == 1 for dim in summed):
+            return None  # only dimensions of size 1 too many: a keepdim or unsqueeze, not a missing sum
+        if evidence.close(actual.sum(dim=summed).reshape(expected.shape), expected):
+            return f"summing dims {summed} gives the right values"
+    return "" if any(True for _ in kept_dims(tuple(actual.shape), tuple(expected.shape))) else None
+
+
+def kept_dims(actual_shape, expected_shape):
+    """Each way of choosing dims of ``actual_shape``, in order, whose sizes are ``expected_shape``."""
+    if not expected_shape:
+        yield ()
+        return
+    for dim, size in enumerate(actual_shape):
+        if size == expected_shape[0]:
+            for rest in kept_dims(actual_shape[dim + 1:], expected_shape[1:]):
+                yield (dim, *(dim + 1 + other for other in rest))
 
 
 def size_one_dims(evidence):
@@ -270,16 +246,10 @@ def same_numel(evidence):
 
 
 SHAPE_FINGERPRINTS = (
-    Fingerprint("summed over the elements", "the gradient of each element was replaced by their sum: a "
-                "derivative written for the whole vector at once (like -(2/N) sum(e) for the mean squared "
-                "error) instead of per element (d loss / d input_i = (2/N) (input_i - target_i)).",
-                summed_over_elements),
-    Fingerprint("transposed shape", "rows and columns swapped: e.g. a weight gradient computed as "
-                "input.T @ grad_output (in, out) instead of grad_output.T @ input (out, in).", shape_transposed),
-    Fingerprint("missing the sum over the batch", "one value per sample was kept: a parameter is shared by "
-                "every sample, so its gradient is the sum over the batch (dimension 0).", batch_not_summed),
-    Fingerprint("extra or missing dimension of size 1", "a dimension of size 1 was added or dropped: check "
-                "keepdim, squeeze/unsqueeze, or the reshape at the end.", size_one_dims),
-    Fingerprint("same elements, other shape", "the number of elements is right but the layout is not: check "
-                "the final reshape or view (and that it keeps the dimensions in torch's order).", same_numel),
+    Fingerprint("summed-over-elements", summed_over_elements),
+    Fingerprint("bias-not-summed", lambda evidence: not_summed(evidence) if is_bias(evidence) else None),
+    Fingerprint("weight-grad-not-summed", lambda evidence: None if is_bias(evidence) else not_summed(evidence)),
+    Fingerprint("shape-transposed", shape_transposed),
+    Fingerprint("size-one-dims", size_one_dims),
+    Fingerprint("same-numel-other-shape", same_numel),
 )

@@ -1,10 +1,10 @@
 """Step (c) of a check: what torch computes on a trial, with autograd, and the usual wrong answers.
 
 ``expected`` holds, under the names the student side uses, the tensors the student's code must
-produce. ``candidates`` holds, for some of those names, what a known mistake would produce instead,
-computed the same way (autograd on a modified twin or a modified call), so that naming a mistake is a
-comparison, not a guess: gradients overwritten instead of accumulated, the input kept in an
-attribute, a derivative taken at the output, a kernel flipped or transposed, a hyper-parameter ignored.
+produce. ``candidates`` holds, for some of those names, what known mistakes would produce instead,
+each under its catalogue id (``candidates.py``: a family's own mistakes; here: gradients overwritten
+instead of accumulated, the input kept in an attribute, a hyper-parameter ignored), so that naming a
+mistake is a comparison, not a guess.
 """
 
 import copy
@@ -15,13 +15,16 @@ from typing import Callable
 
 import torch
 
+from course_lib.check.candidates import (Run, add, family_of, function_candidates, module_candidates,
+                                         optimizer_candidates)
+from course_lib.check.hints import pick
 from course_lib.check.student_side import as_tuples
 from course_lib.check.trials import build_twin, load_parameters
 
 
 @dataclass
 class Reference:
-    """expected: {name: tensor}; law: an init's InitLaw; ``candidates``: {name: {mistake: tensor}}.
+    """expected: {name: tensor}; law: an init's InitLaw; ``candidates``: {name: [candidates.Candidate]}.
 
     Candidates cost extra autograd passes and matter only when a comparison fails, so they are
     computed on first use, by ``make_candidates()``.
@@ -43,9 +46,10 @@ def run_reference(exercise, trial):
     if exercise.kind in ("module", "loss"):
         return module_reference(build_twin(exercise.reference, spec["kwargs"]), tensors, spec["stage"])
     if exercise.kind == "function":
-        return Reference({"output": exercise.reference(tensors["input"], **kwargs)})
+        return Reference({"output": exercise.reference(tensors["input"], **kwargs)},
+                         make_candidates=lambda: function_candidates(exercise.id, tensors["input"], kwargs))
     if exercise.kind == "optimizer":
-        return optimizer_reference(exercise.reference, kwargs, tensors, spec["steps"])
+        return optimizer_reference(exercise.reference, kwargs, tensors, spec["steps"], exercise.id)
     if exercise.kind == "init":
         return init_reference(exercise, spec, kwargs)
     raise ValueError(f"{exercise.id}: unknown kind {exercise.kind!r}")
@@ -105,65 +109,31 @@ def module_reference(twin, tensors, stage):
                         for name, grad in passes[""].grads.items())
 
     def candidates():
-        found = {}
-        for mistake, transform in kernel_transforms(twin).items():
-            variant = autograd_pass(kernel_variant(twin, transform), inputs(""), grad_outputs[""])
-            add_candidates(found, "output", {mistake: variant.output})
-            add_candidates(found, "grad_input", {mistake: variant.grad_input})
-            add_candidates(found, "weight.grad", {mistake: transform(variant.grads["weight"])})
+        runs = {suffix: Run(twin, *inputs(suffix)[:1], tensors.get("target" + suffix), passes[suffix].output,
+                            grad_outputs[suffix], passes[suffix].grad_input, passes[suffix].grads)
+                for suffix in passes}
+        found = module_candidates(family_of(twin), runs, twice, backward=stage == "backward")
         if twice:
             # An input kept in an attribute is overwritten by the second forward: the first use's
             # backward then runs with the second use's input.
             stale = autograd_pass(twin, inputs("_2"), grad_outputs["_1"])
-            add_candidates(found, "twice.grad_input_1", {"stored_input": stale.grad_input})
+            add(found, "twice.grad_input_1", "any/input-in-attribute", stale.grad_input)
             for name, grad in passes[""].grads.items():
-                add_candidates(found, f"twice.{name}.grad", {
-                    "overwritten": passes["_1"].grads[name],
-                    "stored_input": grad + passes["_2"].grads[name] + stale.grads[name]})
-        if not is_loss and not passes[""].grads and passes[""].output.shape == tensors["input"].shape:
-            # The derivative evaluated at the output, e.g. sigmoid'(sigmoid(x)) instead of sigmoid'(x).
-            for suffix, name in (("", "grad_input"), ("_1", "twice.grad_input_1"), ("_2", "twice.grad_input_2")):
-                if suffix in passes:
-                    at_output = autograd_pass(twin, (passes[suffix].output,), grad_outputs[suffix]).grad_input
-                    add_candidates(found, name, {"at_output": at_output})
+                add(found, f"twice.{name}.grad", "any/grad-overwritten", passes["_1"].grads[name])
+                add(found, f"twice.{name}.grad", "any/input-in-attribute",
+                    grad + passes["_2"].grads[name] + stale.grads[name])
         return found
 
     return Reference(expected, make_candidates=candidates)
 
 
-def add_candidates(found, name, candidates):
-    """Add {mistake: tensor} to found[name]."""
-    found.setdefault(name, {}).update(candidates)
-
-
-def kernel_transforms(twin):
-    """For a convolution twin, the usual ways of misreading its kernel (each its own inverse).
-
-    weight: (C_out, C_in, kh, kw) for Conv2d, (C_in, C_out, kh, kw) for ConvTranspose2d
-    """
-    if not isinstance(twin, torch.nn.modules.conv._ConvNd):
-        return {}
-    weight = twin.weight
-    transforms = {"flipped_kernel": lambda w: w.flip(-2, -1)}
-    if weight.shape[-1] == weight.shape[-2] > 1:
-        transforms["transposed_kernel"] = lambda w: w.transpose(-2, -1)
-    if weight.shape[0] == weight.shape[1] > 1:
-        transforms["swapped_channels"] = lambda w: w.transpose(0, 1)
-    return transforms
-
-
-def kernel_variant(twin, transform):
-    variant = copy.deepcopy(twin)
-    with torch.no_grad():
-        variant.weight.copy_(transform(variant.weight).clone())
-    return variant
-
-
 # --- optimizers and inits -------------------------------------------------------------------------------
 
 
-def optimizer_reference(optimizer_class, kwargs, tensors, steps):
-    """torch.optim's trajectories; candidates: those with each non-default hyper-parameter ignored."""
+def optimizer_reference(optimizer_class, kwargs, tensors, steps, scope="any"):
+    """torch.optim's trajectories; candidates: those with each non-default hyper-parameter ignored
+    (``<scope>/<name>-ignored`` or any/hyper-parameter-ignored), then the mistakes of the exercise
+    ``scope`` (candidates.py)."""
 
     def candidates():
         found = {}
@@ -177,8 +147,12 @@ def optimizer_reference(optimizer_class, kwargs, tensors, steps):
                 ignored = trajectories(optimizer_class, {**kwargs, name: defaults[name]}, tensors, steps)
             except ValueError:  # torch refuses the combination (nesterov without momentum)
                 continue
+            hint_id = pick(scope, f"{name.replace('_', '-')}-ignored") or "any/hyper-parameter-ignored"
+            detail = f"matches torch with {name} left at its default" if hint_id.startswith("any/") else ""
             for trajectory_name, trajectory in ignored.items():
-                add_candidates(found, trajectory_name, {f"ignored:{name}": trajectory})
+                add(found, trajectory_name, hint_id, trajectory, detail)
+        for name, listed in optimizer_candidates(scope, kwargs, tensors, steps).items():
+            found.setdefault(name, []).extend(listed)
         return found
 
     return Reference(trajectories(optimizer_class, kwargs, tensors, steps), make_candidates=candidates)

@@ -44,7 +44,8 @@ class Row:
 @dataclass
 class CaseReport:
     """One case of one check. status: "pass", "fail", "not done" or "error"; message and where
-    (file:line of the student's code) explain "not done" and "error"."""
+    (file:line of the student's code) explain "not done" and "error"; hint: for an "error", the
+    mistake the exception usually means (check.advice_for), or None."""
 
     title: str
     label: str
@@ -52,6 +53,7 @@ class CaseReport:
     rows: list = field(default_factory=list)
     message: str = ""
     where: str = ""
+    hint: object = None
 
     @property
     def passed(self):
@@ -59,7 +61,8 @@ class CaseReport:
 
     @property
     def hints(self):
-        return [row.hint for row in self.rows if row.hint]
+        """Every hint of the case: the error's, then each row's."""
+        return ([self.hint] if self.hint else []) + [row.hint for row in self.rows if row.hint]
 
     @property
     def summary(self):
@@ -138,11 +141,14 @@ def number(value):
     return "0" if value == 0 else f"{value:.2e}"
 
 
+def hint_text(hint):
+    """A hint's name and, if any, its detail: "off by a constant factor (factor 0.5 = 1/2)"."""
+    return f"{hint.name} ({hint.detail})" if hint.detail else hint.name
+
+
 def row_cells(row):
     worst = "-" if row.passed or row.worst_index is None else str(tuple(row.worst_index))
-    hint = ""
-    if row.hint:
-        hint = f"{row.hint.name} ({row.hint.detail})" if row.hint.detail else row.hint.name
+    hint = hint_text(row.hint) if row.hint else ""
     remark = "; ".join(filter(None, (row.note, hint)))
     return [row.name, number(row.max_abs_error), number(row.relative_error), worst,
             "pass" if row.passed else "FAIL", remark]
@@ -159,7 +165,8 @@ def case_text(case, name):
     if case.status == "pass":
         return [f"{head} ({len(case.rows)} checked)"]
     if case.status in ("not done", "error"):
-        lines = [head, f"      {case.message}"]
+        advice = [f"      hint: {hint_text(case.hint)}: {case.hint.cause}"] if case.hint else []
+        lines = [head, *advice, f"      {case.message}"]
         return lines + ([f"      at {case.where}"] if case.where else [])
     table = [list(COLUMNS)] + [row_cells(row) for row in case.rows]
     widths = [max(len(cells[column]) for cells in table) for column in range(len(COLUMNS))]
@@ -187,8 +194,12 @@ def case_html(case, name):
     head = f'{badge(case.status)} {escape(name)}'
     if case.status in ("not done", "error"):
         where = f'<div style="color: #5f6368">at <code>{escape(case.where)}</code></div>' if case.where else ""
-        return (f'<div style="margin: 0.3em 0">{head}<div style="margin: 0.2em 0 0 1em">'
-                f'{escape(case.message)}{where}</div></div>')
+        advice = (f'<div style="margin-bottom: 0.2em"><b>{escape(hint_text(case.hint))}</b>: '
+                  f'{escape(case.hint.cause)}</div>') if case.hint else ""
+        return (f'<div style="margin: 0.3em 0">{head}<div style="margin: 0.2em 0 0 1em">{advice}'
+                f'<code>{escape(case.message)}</code>{where}</div></div>') if advice else \
+            (f'<div style="margin: 0.3em 0">{head}<div style="margin: 0.2em 0 0 1em">'
+             f'{escape(case.message)}{where}</div></div>')
     cell = 'style="padding: 0.15em 0.6em; text-align: left; border-bottom: 1px solid #e0e0e0"'
     header = "".join(f"<th {cell}>{escape(column)}</th>" for column in COLUMNS)
     body = []

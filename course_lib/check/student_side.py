@@ -137,7 +137,8 @@ def run_module(module, tensors, stage):
         "grad_output", "grad_output_1", "grad_output_2" of the output's shape (0-d for a loss, which
         has no "grad_output": its first backward takes the default); "target", "target_1",
         "target_2" for a loss. Without "input_1", the module is not used twice.
-    stage: "forward" stops after the first output
+    stage: "forward" stops after the first output; so does a first output that is not a tensor of
+        grad_output's shape (backward cannot take grad_output then; the caller says so)
     returns {"output", "grad_input", "<param>.grad", "twice.grad_input_1", "twice.grad_input_2",
         "twice.<param>.grad"}
     """
@@ -146,8 +147,8 @@ def run_module(module, tensors, stage):
                             if name.startswith("param.")})
     module.zero_grad()
     results = {"output": snapshot(module(*inputs(tensors, "")))}
-    if stage == "forward":
-        return results
+    if stage == "forward" or not fits(results["output"], tensors.get("grad_output")):
+        return results  # backward takes grad_output of the output's shape: a wrong forward stops here
     grad_input = module.backward(tensors["grad_output"]) if "grad_output" in tensors else module.backward()
     results["grad_input"] = snapshot(grad_input)
     results.update(parameter_grads(module, ""))
@@ -160,6 +161,13 @@ def run_module(module, tensors, stage):
     results["twice.grad_input_1"] = snapshot(module.backward(tensors["grad_output_1"]))
     results.update(parameter_grads(module, "twice."))
     return results
+
+
+def fits(output, grad_output):
+    """Whether ``output`` is a tensor of grad_output's shape (a loss: one number; it has no grad_output)."""
+    if not isinstance(output, torch.Tensor):
+        return False
+    return output.numel() == 1 if grad_output is None else output.shape == grad_output.shape
 
 
 def inputs(tensors, suffix):

@@ -3,7 +3,10 @@
 A Trial has two halves: ``spec``, JSON-able (what to build and run: kind, target, kwargs, stage, shape,
 ...), and ``tensors``, float64 (parameter values, inputs, grad outputs, gradients for optimizer
 steps). Both are drawn from a seed, so the same (exercise, case, seed) always gives the same trial.
-Inputs are kept away from 0 (|x| >= 0.1), so no input sits on a kink of ReLU or LeakyReLU.
+Inputs are kept away from 0 (|x| >= 0.1), so no input sits on a kink of ReLU or LeakyReLU, except in
+cases with ``exact_zeros``, where a third of them are exactly 0 to check the derivative at the kink.
+Every input of two or more elements holds both signs, so both pieces of a piecewise activation are
+checked in every case.
 """
 
 import copy
@@ -43,7 +46,8 @@ def make_trial(exercise, case, seed=0):
             "kwargs": case.kwargs, "shape": case.shape}
     if exercise.kind in ("module", "loss"):
         twin = build_twin(exercise.reference, case.kwargs)
-        tensors = module_tensors(twin, case.shape, generator, loss=exercise.kind == "loss")
+        tensors = module_tensors(twin, case.shape, generator, loss=exercise.kind == "loss",
+                                 exact_zeros=case.exact_zeros)
     elif exercise.kind == "function":
         tensors = {"input": away_from_zero(case.shape, generator)}
     elif exercise.kind == "optimizer":
@@ -70,18 +74,26 @@ def build_twin(reference, kwargs):
         return reference(**as_tuples(kwargs)).to(DTYPE)
 
 
-def away_from_zero(shape, generator):
-    """Random values with |x| in [0.1, 1] and random signs. shape: any."""
+def away_from_zero(shape, generator, exact_zeros=False):
+    """Random values with |x| in [0.1, 1] and random signs, both signs present when there are two or more
+    values. shape: any. exact_zeros: a third of the values (at least one) are exactly 0 instead."""
     magnitude = torch.empty(tuple(shape), dtype=DTYPE).uniform_(SMALLEST_INPUT, 1, generator=generator)
     sign = torch.randint(0, 2, tuple(shape), generator=generator).to(DTYPE) * 2 - 1
-    return magnitude * sign
+    values = (magnitude * sign).reshape(-1)
+    order = torch.randperm(values.numel(), generator=generator)
+    zeros = max(1, values.numel() // 3) if exact_zeros else 0
+    values[order[:zeros]] = 0
+    rest = order[zeros:]
+    if len(rest) >= 2 and not ((values[rest] > 0).any() and (values[rest] < 0).any()):
+        values[rest[0]] = -values[rest[0]]
+    return values.reshape(tuple(shape))
 
 
 def normal(shape, generator):
     return torch.randn(tuple(shape), dtype=DTYPE, generator=generator)
 
 
-def module_tensors(twin, input_shape, generator, loss=False, parameters=None, twice=True):
+def module_tensors(twin, input_shape, generator, loss=False, parameters=None, twice=True, exact_zeros=False):
     """Parameters, inputs and grad outputs for the module protocol (see student_side.run_module).
 
     twin: the torch module (float64), which gives parameter names and shapes and the output's shape
@@ -90,6 +102,7 @@ def module_tensors(twin, input_shape, generator, loss=False, parameters=None, tw
         has none (its backward takes the default 1.0)
     parameters: {name: tensor} to use instead of random values (check_module keeps the student's)
     twice: also draw the "_1" and "_2" tensors of the repeated-use pass
+    exact_zeros: a third of every input's values are exactly 0 (see away_from_zero)
     returns {"param.<name>", "input", "input_1", "input_2", "grad_output", "grad_output_1",
         "grad_output_2" (+ "target", "target_1", "target_2")}
     """
@@ -99,7 +112,7 @@ def module_tensors(twin, input_shape, generator, loss=False, parameters=None, tw
     tensors = {f"param.{name}": value.to(DTYPE) for name, value in parameters.items()}
     suffixes = ("", "_1", "_2") if twice else ("",)
     for suffix in suffixes:
-        tensors["input" + suffix] = away_from_zero(input_shape, generator)
+        tensors["input" + suffix] = away_from_zero(input_shape, generator, exact_zeros)
         if loss:
             tensors["target" + suffix] = normal(input_shape, generator)
     output_shape = () if loss else output_of(twin, tensors).shape

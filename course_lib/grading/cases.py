@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from course_lib import exercises as registry
-from course_lib.check import student_side
+from course_lib.check import advice_for, student_side
 from course_lib.check.compare import compare
 from course_lib.check.reference import run_reference
 from course_lib.check.trials import make_trial
@@ -82,7 +82,10 @@ class Suite:
         if kind == "rejected":
             return CaseResult(case.label, "invalid output", message, note=f"{case.exercise}: {message}")
         if kind == "error":
-            return CaseResult(case.label, "error", clean(describe_error(status)), where=clean(status.get("where", "")))
+            where = clean(status.get("where", ""))
+            advice = advice_for(case.exercise, status.get("type", ""), status.get("message", ""), source_line(where))
+            return CaseResult(case.label, "error", clean(describe_error(status)), where=where,
+                              hint=str(advice) if advice else "", hint_ids=(advice.id,) if advice else ())
         return self.compare_outputs(case, status, blob)
 
     def judge_hidden(self, case, status, blob):
@@ -98,8 +101,11 @@ class Suite:
         if kind == "error":
             kind_name = status.get("type", "")
             known = isinstance(getattr(builtins, kind_name, None), type) and kind_name.isidentifier()
+            advice = advice_for(case.exercise, kind_name, status.get("message", ""),
+                                source_line(status.get("where", "")))
             return CaseResult(case.label, "error", f"{kind_name if known else 'an exception'} was raised "
-                                                   "(hidden cases show no message: see the visible cases)")
+                                                   "(hidden cases show no message: see the visible cases)",
+                              hint=advice.name if advice else "", hint_ids=(advice.id,) if advice else ())
         return self.compare_outputs(case, status, blob)
 
     def compare_outputs(self, case, status, blob):
@@ -133,8 +139,15 @@ class Suite:
         described = [row.name + (" differs" if case.hidden else f": {row_problem(row)}") for row in failed[:SHOWN_ROWS]]
         # The checker fails a wrong dtype or NaN too; the grader's own checks are a second guard.
         described = described or problems
-        hints = list(dict.fromkeys((row.hint.name if case.hidden else str(row.hint)) for row in failed if row.hint))
-        return CaseResult(case.label, "wrong", "; ".join(described), hint=" / ".join(hints))
+        hinted = [row.hint for row in failed if row.hint]
+        hints = list(dict.fromkeys((hint.name if case.hidden else str(hint)) for hint in hinted))
+        return CaseResult(case.label, "wrong", "; ".join(described), hint=" / ".join(hints),
+                          hint_ids=tuple(dict.fromkeys(hint.id for hint in hinted)))
+
+
+def source_line(where):
+    """The student's source line in a child's "file, line N, in name: <source line>" (or "")."""
+    return str(where).split(": ", 1)[1] if ": " in str(where) else ""
 
 
 def row_problem(row):

@@ -1,5 +1,6 @@
-"""The grader's subcommands: ``course-lib grade`` (see course_lib/grading/__init__.py for the details),
-``course-lib merge`` (shards.py) and ``course-lib export gradescope|slurm`` (gradescope.py, slurm.py)."""
+"""The grader's subcommands: ``course-lib grade`` (see course_lib/grading/__init__.py), ``course-lib report``
+(see class_report.py), ``course-lib merge`` (shards.py) and ``course-lib export gradescope|slurm``
+(gradescope.py, slurm.py)."""
 
 import argparse
 import sys
@@ -161,3 +162,40 @@ def run_export(arguments):
         print(f"course-lib export: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def add_report_command(subcommands):
+    parser = subcommands.add_parser(
+        "report", help="what a graded class got wrong, at a glance (instructors)",
+        description="Read a gradebook written by course-lib grade (and its .run.json and .records.jsonl beside "
+                    "it) and write the class report: score distribution, each exercise's mean, pass rate and "
+                    "statuses, the mistakes the class made most with the students behind them, and the "
+                    "submissions flagged for review.")
+    parser.add_argument("gradebook", metavar="GRADEBOOK.csv", help="the gradebook course-lib grade wrote")
+    parser.add_argument("--out", default="class-report.html", metavar="HTML",
+                        help="the page to write: one self-contained file (class-report.html)")
+    parser.add_argument("--json", metavar="JSON", help="also write the report's numbers as JSON to this file")
+    parser.set_defaults(run=run_report)
+
+
+def run_report(arguments):
+    import json
+
+    from course_lib.grading.class_report import ClassReport
+    from course_lib.grading.gradebook import write_atomically
+
+    try:
+        report = ClassReport.read(arguments.gradebook)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"course-lib report: {error}", file=sys.stderr)
+        return 2
+    write_atomically(arguments.out, report.html())
+    if arguments.json:
+        write_atomically(arguments.json, json.dumps(report.numbers, indent=1) + "\n")
+    print(report.summary())
+    print(f"report: {arguments.out}" + (f"; numbers: {arguments.json}" if arguments.json else ""))
+    return 0
+
+
+GRADING_COMMANDS = {"grade": add_grade_command, "report": add_report_command, "merge": add_merge_command,
+                    "export": add_export_command}

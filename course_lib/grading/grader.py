@@ -7,7 +7,7 @@ import signal
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from course_lib.grading import cases as case_tools
 from course_lib.grading import isolation
 from course_lib.grading.gradebook import Gradebook, RunSettings, seed_for
 from course_lib.grading.names import clean
+from course_lib.grading.records import Records
 from course_lib.grading.report import write_feedback
 from course_lib.grading.results import describe_error, parse_journal
 from course_lib.grading.review import review
@@ -97,6 +98,7 @@ def grade(submissions, out, feedback, jobs=2, timeout=60.0, seed=None, restart=F
     settings = RunSettings(seed, tuple((exercise.id, exercise.points) for exercise in suite.exercises),
                            course_version(), shard_settings)
     gradebook = Gradebook(out, settings, [submission.student for submission in everyone], restart=restart)
+    records = Records(out, set(gradebook.rows), restart=restart)
     sandbox = Sandbox(Limits(wall_seconds=timeout), protections)
     pending = [submission for submission in everyone if submission.student not in gradebook]
     statuses = {}
@@ -111,6 +113,7 @@ def grade(submissions, out, feedback, jobs=2, timeout=60.0, seed=None, restart=F
                 for future in as_completed(futures):
                     graded = future.result()
                     gradebook.add(graded.row(suite.exercise_ids))
+                    records.add(graded)
                     write_feedback(feedback, graded)
                     if on_graded is not None:
                         on_graded(graded)
@@ -128,7 +131,8 @@ def grade(submissions, out, feedback, jobs=2, timeout=60.0, seed=None, restart=F
     part = f"shard {shard}: " if shard is not None else ""
     return (f"{part}graded {len(pending)} submission(s) ({counts}); {kept} already in {out} were kept{dropped}.\n"
             f"hidden cases: seed {settings.seed_id} (kept in {seed_kept_in} unless --seed was given)\n"
-            f"isolation: {sandbox.describe()}\ngradebook: {out}\nfeedback: {feedback}/")
+            f"isolation: {sandbox.describe()}\ngradebook: {out} (records for course-lib report: "
+            f"{records.path.name})\nfeedback: {feedback}/")
 
 
 def course_version():
@@ -177,7 +181,8 @@ def grade_one(submission, suite, sandbox, plans, scratch):
         make_readable(folders["grader"])
         results = run_children(suite, sandbox, work / "child", plans, graded)
         graded.exercises = [ExerciseScore(exercise.id, exercise.points,
-                                          [results[case.id] for case in suite.cases_of(exercise.id)])
+                                          [replace(results[case.id], hidden=case.hidden)
+                                           for case in suite.cases_of(exercise.id)])
                             for exercise in suite.exercises]
         graded.notes.extend(result.note for score in graded.exercises for result in score.cases if result.note)
         if graded.findings:

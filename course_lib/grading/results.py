@@ -28,7 +28,8 @@ class BadOutput(Exception):
 @dataclass
 class CaseResult:
     """One case's verdict: ``pass``, ``wrong``, ``not done yet``, ``not allowed``, ``error``,
-    ``invalid output``, ``timeout``, ``crashed`` or ``not run``; ``note`` goes to the gradebook too."""
+    ``invalid output``, ``timeout``, ``crashed`` or ``not run``; ``note`` goes to the gradebook too;
+    ``hint_ids``: the catalogue ids of the mistakes the checker named (course_lib.check.hints)."""
 
     label: str
     verdict: str
@@ -36,6 +37,8 @@ class CaseResult:
     where: str = ""
     hint: str = ""
     note: str = ""
+    hint_ids: tuple = ()
+    hidden: bool = False
 
     @property
     def passed(self):

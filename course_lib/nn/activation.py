@@ -7,11 +7,17 @@ derivative needs: the input for the piecewise-linear ones, the output for Sigmoi
 
 import torch
 
-from course_lib.nn.module import Module, check_input
+from course_lib.nn.module import Module, check_input, refuse_unsupported
 
 
 class ReLU(Module):
-    """ReLU(x) = max(0, x), elementwise. Its derivative at exactly 0 is taken to be 0, as in torch."""
+    """ReLU(x) = max(0, x), elementwise. Its derivative at exactly 0 is taken to be 0, as in torch.
+
+    inplace: torch's argument; only False (a new output tensor) is supported.
+    """
+
+    def __init__(self, inplace=False):
+        refuse_unsupported("ReLU", inplace=(inplace, (False,)))
 
     def forward(self, input):
         """
@@ -36,9 +42,11 @@ class ReLU(Module):
 
 
 class LeakyReLU(Module):
-    """LeakyReLU(x) = x for x > 0, negative_slope * x otherwise, elementwise."""
+    """LeakyReLU(x) = x for x > 0, negative_slope * x otherwise, elementwise. Its derivative at exactly 0
+    is taken to be negative_slope, as in torch. inplace: torch's argument; only False is supported."""
 
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope=0.01, inplace=False):
+        refuse_unsupported("LeakyReLU", inplace=(inplace, (False,)))
         if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)):
             raise TypeError(f"LeakyReLU expects a number as negative_slope, got {negative_slope!r}.")
         self.negative_slope = negative_slope

@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from course_lib.nn.module import Module, check_input, uniform_parameter
+from course_lib.nn.module import Module, check_input, refuse_unsupported, uniform_parameter
 
 
 def _pair(value, name, who, minimum):
@@ -137,8 +137,10 @@ class _ConvNd(Module):
     """What Conv2d and ConvTranspose2d share: arguments as pairs, torch's default init, checks and repr."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, output_padding,
-                 bias, transposed):
+                 groups, bias, padding_mode, device, dtype, transposed):
         name = type(self).__name__
+        refuse_unsupported(name, groups=(groups, (1,)), padding_mode=(padding_mode, ("zeros",)),
+                           device=(device, (None, "cpu")), dtype=(dtype, (None, torch.float32)))
         for argument, channels in (("in_channels", in_channels), ("out_channels", out_channels)):
             if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
                 raise ValueError(f"{name} expects a positive integer {argument}, got {channels!r}.")
@@ -194,13 +196,16 @@ class Conv2d(_ConvNd):
     bias: (out_channels,), or None when bias=False
     Both start as U(-1/sqrt(in_channels * kh * kw), +1/sqrt(...)), drawn as torch.nn.Conv2d draws them
     (weight first, then bias), so the same torch.manual_seed gives the same layer.
-    kernel_size, stride, padding, dilation: int or pair (rows, columns); zero padding; no groups.
-    bias is keyword-only: torch's 7th positional argument is groups, which this layer does not have.
+    kernel_size, stride, padding, dilation: int or pair (rows, columns).
+    torch's signature, in torch's order; groups (1), padding_mode ("zeros"), device (None or "cpu") and
+    dtype (None: float32; convert with .to(dtype) afterwards) accept only the value given, and refuse
+    others with a ValueError naming the argument.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, *, bias=True):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, 0, bias,
-                         transposed=False)
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, 0, groups, bias,
+                         padding_mode, device, dtype, transposed=False)
 
     def forward(self, input):
         """
@@ -231,7 +236,7 @@ class Conv2d(_ConvNd):
         """
         ### BEGIN SOLUTION
         columns, input_size = self.saved_for_backward()
-        grad_rows = grad_output.reshape(grad_output.shape[0], self.out_channels, -1)
+        grad_rows = grad_output.flatten(2)  # (N, out, L)
         # The same weights act at every patch position of every sample: sum over both.
         self.weight.grad += (grad_rows @ columns.transpose(1, 2)).sum(dim=0).reshape(self.weight.shape)
         if self.bias is not None:
@@ -276,14 +281,15 @@ class ConvTranspose2d(_ConvNd):
     When it is not smaller than stride (allowed if dilation is larger), the output holds more kernel
     positions than the input has pixels, and fold/unfold count those extra positions too (at the
     bottom/right of the grid of positions; nothing lands there).
-    dilation and bias are keyword-only: torch's 7th positional argument is groups, which this layer
-    does not have.
+    torch's signature, in torch's order (dilation after bias); groups (1), padding_mode ("zeros"),
+    device (None or "cpu") and dtype (None: float32) accept only the value given, and refuse others with
+    a ValueError naming the argument.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, *,
-                 dilation=1, bias=True):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, output_padding,
-                         bias, transposed=True)
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, output_padding, groups,
+                         bias, padding_mode, device, dtype, transposed=True)
 
     def forward(self, input):
         """
@@ -304,7 +310,7 @@ class ConvTranspose2d(_ConvNd):
         grid[:, :, :H, :W] = input
         self.save_for_backward(grid, (H, W))
         # (in, out * kh * kw).T @ (N, in, grid_h * grid_w): one column of weights per input pixel.
-        columns = self.weight.data.reshape(self.in_channels, -1).T @ grid.reshape(N, self.in_channels, -1)
+        columns = self.weight.data.reshape(self.in_channels, -1).T @ grid.flatten(2)
         output = fold(columns, (out_h, out_w), self.kernel_size, self.dilation, self.padding, self.stride)
         if self.bias is not None:
             output += self.bias.data[:, None, None]
@@ -320,11 +326,10 @@ class ConvTranspose2d(_ConvNd):
         """
         ### BEGIN SOLUTION
         grid, (H, W) = self.saved_for_backward()
-        N = grid.shape[0]
         # Each input pixel's weights landed on one patch of the output: unfold gathers those patches back,
         # one column per pixel of the grid (the input and forward's zero pixels).
         grad_columns = unfold(grad_output, self.kernel_size, self.dilation, self.padding, self.stride)
-        grid_rows = grid.reshape(N, self.in_channels, -1)
+        grid_rows = grid.flatten(2)
         self.weight.grad += (grid_rows @ grad_columns.transpose(1, 2)).sum(dim=0).reshape(self.weight.shape)
         if self.bias is not None:
             self.bias.grad += grad_output.sum(dim=(0, 2, 3))
@@ -342,7 +347,9 @@ class Upsample(Module):
     raise a ValueError.
     """
 
-    def __init__(self, size=None, scale_factor=None, mode="nearest"):
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None):
+        refuse_unsupported("Upsample", align_corners=(align_corners, (None,)),
+                           recompute_scale_factor=(recompute_scale_factor, (None,)))
         supported = ('Upsample supports only an integer scale_factor (int or pair of ints) with '
                      'mode="nearest", e.g. Upsample(scale_factor=2)')
         if size is not None:

@@ -2,7 +2,9 @@
 
 import math
 
-from course_lib.nn.module import Module, check_input, uniform_parameter
+import torch
+
+from course_lib.nn.module import Module, check_input, refuse_unsupported, uniform_parameter
 
 
 class Linear(Module):
@@ -12,9 +14,12 @@ class Linear(Module):
     bias: (out_features,), or None when bias=False
     Both start as U(-1/sqrt(in_features), 1/sqrt(in_features)), drawn exactly as torch.nn.Linear
     draws them (weight first, then bias), so the same torch.manual_seed gives the same layer.
+    device (None or "cpu") and dtype (None: float32; convert with .to(dtype) afterwards): torch's
+    arguments, other values refused.
     """
 
-    def __init__(self, in_features, out_features, bias=True):
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
+        refuse_unsupported("Linear", device=(device, (None, "cpu")), dtype=(dtype, (None, torch.float32)))
         for name, size in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(size, bool) or not isinstance(size, int) or size < 1:
                 raise ValueError(f"Linear expects a positive integer {name}, got {size!r}.")

@@ -2,7 +2,7 @@
 
 import torch
 
-from course_lib.nn.module import Module, check_input
+from course_lib.nn.module import Module, check_input, refuse_unsupported
 
 
 class MSELoss(Module):
@@ -12,7 +12,9 @@ class MSELoss(Module):
     and returns d loss / d input.
     """
 
-    def __init__(self, reduction="mean"):
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        # torch's deprecated size_average and reduce: only their default, None, is supported.
+        refuse_unsupported("MSELoss", size_average=(size_average, (None,)), reduce=(reduce, (None,)))
         if reduction not in ("mean", "sum"):
             raise ValueError(f'MSELoss supports reduction="mean" or "sum", got {reduction!r}.')
         self.reduction = reduction

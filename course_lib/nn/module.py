@@ -73,7 +73,7 @@ def _checking_grad_output(backward):
     @functools.wraps(backward)
     def checked_backward(self, grad_output=None, *args, **kwargs):
         saved = self.__dict__.get("_saved")
-        expected = saved[-1][1] if saved else None  # None: forward was not called through __call__
+        expected = saved[-1][1] if saved else None  # None: forward returned no tensor
         if expected is not None and grad_output is not None and not _fits(grad_output, expected):
             given = tuple(grad_output.shape) if isinstance(grad_output, torch.Tensor) else type(grad_output).__name__
             raise ValueError(
@@ -86,6 +86,22 @@ def _checking_grad_output(backward):
         return backward(self, grad_output, *args, **kwargs)
 
     return checked_backward
+
+
+def _recording_output_shape(forward):
+    """Wrap a Module subclass's forward so that the shape of what it returns is kept with what this call
+    saved for backward, however forward is called (``module(x)`` or ``module.forward(x)``)."""
+
+    @functools.wraps(forward)
+    def recorded_forward(self, *args, **kwargs):
+        pending = len(self.__dict__.get("_saved", ()))
+        output = forward(self, *args, **kwargs)
+        saved = self.__dict__.get("_saved", ())
+        if len(saved) == pending + 1 and isinstance(output, torch.Tensor):
+            saved[-1] = (saved[-1][0], output.shape)  # what this call's backward must receive
+        return output
+
+    return recorded_forward
 
 
 def _fits(grad_output, shape):
@@ -107,17 +123,15 @@ class Module:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if "forward" in vars(cls):
+            cls.forward = _recording_output_shape(vars(cls)["forward"])
         if "backward" in vars(cls):
             cls.backward = _checking_grad_output(vars(cls)["backward"])
 
     def __call__(self, *inputs):
-        pending = len(self.__dict__.get("_saved", ()))
         # Student code never needs autograd; turning it off also catches tensors that carry a graph.
         with torch.no_grad():
-            output = self.forward(*inputs)
-        saved = self.__dict__.get("_saved", ())
-        if len(saved) == pending + 1 and isinstance(output, torch.Tensor):
-            saved[-1] = (saved[-1][0], output.shape)  # what this call's backward must receive
+            output = self.forward(*inputs)  # forward records the output's shape (see _recording_output_shape)
         return output
 
     def forward(self, *inputs):
@@ -131,7 +145,7 @@ class Module:
     def save_for_backward(self, *values):
         """Push the values this forward call's backward will need (one stack entry per call)."""
         if _saving_enabled:
-            # (values, output shape): __call__ fills in the shape once forward has returned.
+            # (values, output shape): the wrapped forward fills in the shape once it has returned.
             self.__dict__.setdefault("_saved", []).append((values, None))
 
     def saved_for_backward(self):
@@ -282,6 +296,25 @@ def check_input(module, input, expected_layout, channels=None):
                    for name, size in zip(reversed(named), reversed(input.shape)))
     if not (rank_ok and sizes_ok):
         raise ValueError(f"{module!r} expects input {wanted}, got {tuple(input.shape)}.")
+
+
+def refuse_unsupported(who, **arguments):
+    """Raise a clear ValueError for a torch argument this course does not implement.
+
+    arguments: {name: (value, supported)}, ``supported`` a tuple of the accepted values (equal and of the
+    same type: True is not 1). Example message: ``Conv2d supports only groups=1; got groups=2.``
+    A ``device`` is compared by its type ("cpu").
+    """
+    for name, (value, supported) in arguments.items():
+        if name == "device" and value is not None and not isinstance(value, bool):
+            try:
+                value = torch.device(value).type
+            except (RuntimeError, TypeError):
+                pass
+        if not any(value == accepted and type(value) is type(accepted) or value is accepted
+                   for accepted in supported):
+            accepted = " or ".join(f"{name}={option!r}" for option in supported)
+            raise ValueError(f"{who} supports only {accepted}; got {name}={value!r}.")
 
 
 def uniform_parameter(shape, bound):

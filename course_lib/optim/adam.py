@@ -1,6 +1,6 @@
 """Adam: adaptive moment estimation (as torch.optim.Adam, without amsgrad)."""
 
-from course_lib.optim.optimizer import Optimizer
+from course_lib.optim.optimizer import Optimizer, refuse_options
 
 
 class Adam(Optimizer):
@@ -11,9 +11,16 @@ class Adam(Optimizer):
         v = beta2 * v + (1 - beta2) * g**2
         m_hat = m / (1 - beta1**t),  v_hat = v / (1 - beta2**t)   (undo the pull towards zero)
         p = p - lr * m_hat / (sqrt(v_hat) + eps)
+
+    torch's signature; amsgrad, maximize, differentiable, fused and decoupled_weight_decay accept only
+    their defaults (False, or None for fused); foreach and capturable (implementation choices) any value.
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
+                 foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay=False):
+        refuse_options("Adam", amsgrad=amsgrad, maximize=maximize, differentiable=differentiable, fused=fused,
+                       decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
     def step(self):

@@ -4,7 +4,7 @@ import collections
 
 import torch
 
-from course_lib.nn.module import Parameter
+from course_lib.nn.module import Parameter, refuse_unsupported
 
 
 class Optimizer:
@@ -47,6 +47,13 @@ class Optimizer:
     def __repr__(self):
         settings = ", ".join(f"{name}={value}" for name, value in self.defaults.items())
         return f"{type(self).__name__}({settings})"
+
+
+def refuse_options(who, **options):
+    """Refuse torch.optim options this course does not implement, unless at torch's default (False;
+    None or False for fused): a ValueError names the option."""
+    refuse_unsupported(who, **{name: (value, (None, False) if name == "fused" else (False,))
+                               for name, value in options.items()})
 
 
 def _check_hyperparameters(lr=0.0, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
