@@ -21,6 +21,7 @@ from grading_corpus import MAX_POINTS, POINTS, make_editions, read_gradebook, su
 from course_lib.cli import main
 from course_lib.grading import grade
 from course_lib.grading.gradebook import Gradebook, RunSettings, kept_seed
+from course_lib.grading.records import read_records, records_path
 from course_lib.grading.shards import MergeRefused, Shard, merge
 from course_lib.grading.slurm import SCRIPT
 from course_lib.grading.submissions import Submission
@@ -255,6 +256,8 @@ def test_a_slurm_array_merges_to_the_one_machine_gradebook(array_run):
     assert float(rows["ada"]["total"]) == MAX_POINTS and float(rows["ben"]["total"]) == 0
     for name in ("gradebook.csv", "gradebook.csv.run.json", "gradebook.canvas.csv"):
         assert (results / name).read_bytes() == (one_machine / name).read_bytes()
+    records = read_records(records_path(results / "gradebook.csv"))
+    assert sorted(records) == ["ada", "ben"] and records == read_records(records_path(one_machine / "gradebook.csv"))
     assert sorted(path.name for path in (results / "feedback").glob("*.md")) == ["ada.md", "ben.md"]
     assert (results / "class.seed").stat().st_mode & 0o777 == 0o600
 

@@ -16,7 +16,8 @@ starting in the same second, read that one (gradebook.kept_seed).
 ``merge`` refuses to write anything unless the shards make exactly one class: the same seed, course
 version, exercises and class in each, every shard from 0 to N-1 there once and finished (all its
 students graded), no student in two shards. Its gradebook, and ``<out>.run.json``, are those a
-one-machine run with the same seed writes.
+one-machine run with the same seed writes; ``<out>.records.jsonl`` holds every shard's records, for
+``course-lib report``.
 """
 
 import hashlib
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from course_lib.grading.gradebook import read_csv, read_json, write_atomically, write_csv
+from course_lib.grading.records import read_records, records_path
 
 SHARD_PATTERN = re.compile(r"(\d+)/(\d+)")
 SHARED_SETTINGS = ("seed_id", "exercises", "course_version")
@@ -144,4 +146,11 @@ def merge(paths, out):
     public = {key: first.settings[key] for key in SHARED_SETTINGS}
     # The very settings file a one-machine run writes: its gradebook can be resumed or compared alike.
     write_atomically(Path(f"{out}.run.json"), json.dumps(public, indent=1) + "\n")
-    return f"merged {count} shard(s): {len(merged)} student(s) in {out}"
+    records = {}
+    for shard in shards:
+        records |= read_records(records_path(shard.path))
+    kept = [records[student] for student in sorted(merged) if student in records]
+    write_atomically(records_path(out), "".join(json.dumps(record) + "\n" for record in kept))
+    missing = len(merged) - len(kept)
+    unrecorded = f"; {missing} student(s) without a record, whom course-lib report will not count" if missing else ""
+    return f"merged {count} shard(s): {len(merged)} student(s) in {out}{unrecorded}"
