@@ -119,7 +119,10 @@ def test_a_shard_resumed_with_another_shard_is_refused(tmp_path):
 # --- a real Slurm cluster of one node ----------------------------------------------------------------
 
 SLURM_PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol", "sinfo")
-missing_programs = [name for name in SLURM_PROGRAMS if shutil.which(name) is None]
+# The daemons live in sbin, which a non-login shell's PATH may lack; course-lib beside this Python.
+SLURM_PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin"),
+                              "/usr/sbin", "/sbin"])
+missing_programs = [name for name in SLURM_PROGRAMS if shutil.which(name, path=SLURM_PATH) is None]
 needs_slurm = pytest.mark.skipif(bool(missing_programs) or os.geteuid() != 0,
                                  reason=f"a one-node Slurm needs root and {', '.join(missing_programs)} "
                                         "(Debian: apt-get install slurm-wlm munge)")
@@ -174,8 +177,7 @@ def slurm(tmp_path_factory):
     key.write_bytes(os.urandom(1024))
     key.chmod(0o400)
     (folder / "slurm.conf").write_text(slurm_conf(folder))
-    env = dict(os.environ, SLURM_CONF=str(folder / "slurm.conf"),
-               PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}")
+    env = dict(os.environ, SLURM_CONF=str(folder / "slurm.conf"), PATH=SLURM_PATH)
     commands = [
         ["munged", "--foreground", "--force", f"--socket={folder}/munge.socket", f"--key-file={key}",
          f"--pid-file={folder}/munged.pid", f"--log-file={folder}/munged.log", f"--seed-file={folder}/munged.seed"],

@@ -10,6 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 export PIP_BREAK_SYSTEM_PACKAGES=1
 source_dir=/autograder/source
 
+apt-get update -qq
 # libseccomp for the grader's seccomp filter; bubblewrap, used where the container lets it run.
 apt-get install -y -qq python3 python3-pip libseccomp2 bubblewrap
 # CPU-only torch, from PyTorch's own index: the package index's build would bring GBs of CUDA packages.
