@@ -67,7 +67,6 @@ TIMEOUT = 60.0  # seconds per child process, as course-lib grade's default
 # What grading imports, besides torch (pinned, from the CPU-only index); the rest of the course's
 # dependencies (JupyterLab, matplotlib, ...) are for the notebooks.
 GRADING_REQUIREMENTS = ("numpy", "jinja2", "tqdm", "pyseccomp")
-TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 # --- on the instructor's machine ---------------------------------------------------------------------
@@ -109,7 +108,11 @@ def add_file(archive, name, data, executable=False):
 
 def torch_requirement():
     """The course's exact torch pin (``torch==X``), read from its installed metadata."""
-    for requirement in metadata.requires("backprop-by-hand") or ():
+    try:
+        requirements = metadata.requires("backprop-by-hand") or ()
+    except metadata.PackageNotFoundError:
+        requirements = ()
+    for requirement in requirements:
         name, _, version = requirement.partition("==")
         if name.strip() == "torch" and version and ";" not in version:
             return f"torch=={version.strip()}"
