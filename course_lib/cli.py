@@ -4,7 +4,8 @@
     course-lib check ID       one exercise's full report (or an id prefix: "relu", "init")
     course-lib release OUT    (instructors) write the student edition to OUT [--force] [--source DIR]
                               [--repo URL [--branch B]]
-    course-lib grade, report  (instructors) grade a class; what the class got wrong (course_lib/grading)
+    course-lib grade, report, merge, export   (instructors) grade a class, on one machine, in shards or on
+                              Gradescope; what the class got wrong (course_lib/grading)
 
 Each subcommand is a function ``add_<name>_command(subcommands)`` that adds its parser and sets
 ``run`` (a function of the parsed arguments returning the exit code); list it in ``COMMANDS``.
@@ -86,7 +87,8 @@ if importlib.util.find_spec("course_lib.grading"):  # the grader is left out of 
 
     COMMANDS += tuple(GRADING_COMMANDS.values())
 else:
-    COMMANDS += tuple(partial(add_instructors_only_command, name) for name in ("grade", "report"))
+    COMMANDS += tuple(partial(add_instructors_only_command, name)
+                      for name in ("grade", "report", "merge", "export"))
 # So is the release tool; importing it only when it runs keeps the other commands quick.
 COMMANDS += (add_release_command if importlib.util.find_spec("course_lib.release")
              else partial(add_instructors_only_command, "release"),)

@@ -2,6 +2,13 @@
 
     course-lib grade SUBMISSIONS --out gradebook.csv --feedback FEEDBACK_DIR
                      [--jobs N] [--timeout SECONDS] [--seed K] [--restart] [--require-isolation]
+                     [--seed-file FILE] [--shard I/N] [--format canvas|moodle [--roster CSV]]
+    course-lib merge shard-*.csv --out gradebook.csv [--format canvas|moodle [--roster CSV]]
+    course-lib export gradescope OUT.zip [--seed K]  |  course-lib export slurm OUT.sbatch
+
+Where a course grades: on one machine (below), on a cluster in shards merged after (shards.py, and
+slurm.py's job-array script), on Gradescope (gradescope.py: an autograder zip running this grader);
+lms.py writes the gradebook Canvas or Moodle imports.
 
 SUBMISSIONS holds one entry per student, named by the student id: a folder or a ``.zip`` of one,
 with ``course_lib/`` at its top level or one folder down. Anything else gets the row status

@@ -7,8 +7,9 @@ graded, sorted by student id: an interrupted run keeps every row it finished and
 and a resumed run ends with the same file as an uninterrupted one.
 
 ``<out>.run.json``: the settings the grades depend on (which seed, which exercises and points, which
-version of the course); a resume with other settings is refused. ``<out>.seed``: the hidden cases'
-seed, made at random on the first run and readable by the instructor only (``--seed`` overrides it).
+version of the course, and for a shard which part of the class); a resume with other settings is
+refused. ``<out>.seed``: the hidden cases' seed, made at random on the first run and readable by the
+instructor only (``--seed`` overrides it; ``--seed-file`` keeps it elsewhere, for shards to share).
 
 Resuming reads back only rows this grader could have written: the header must be this run's, and a row
 is kept only when it has every column, names a student of the submissions folder, has a known status
@@ -35,6 +36,7 @@ class RunSettings:
     seed: int
     exercises: tuple  # (exercise id, points)
     course_version: str
+    shard: dict = None  # which part of the class this gradebook covers (shards.py), None for all of it
 
     @property
     def seed_id(self):
@@ -42,22 +44,38 @@ class RunSettings:
         return hashlib.sha256(f"course-lib hidden cases {self.seed}".encode()).hexdigest()[:12]
 
     def public(self):
-        return {"seed_id": self.seed_id, "exercises": [list(item) for item in self.exercises],
-                "course_version": self.course_version}
+        public = {"seed_id": self.seed_id, "exercises": [list(item) for item in self.exercises],
+                  "course_version": self.course_version}
+        return public | ({"shard": self.shard} if self.shard is not None else {})
 
 
-def seed_for(out, seed=None):
-    """``seed`` if given, else the one kept in ``<out>.seed``, made at random on first use."""
+def seed_for(out, seed=None, seed_file=None):
+    """``seed`` if given, else the one kept in ``seed_file`` (default ``<out>.seed``), made at random on
+    first use."""
     if seed is not None:
         return seed
-    path = Path(str(out) + ".seed")
+    return kept_seed(seed_file or Path(str(out) + ".seed"))
+
+
+def kept_seed(path):
+    """The seed kept in the file ``path``, readable by its owner only; made at random if the file is
+    missing. Processes that start together (the shards of a class) all get the first one made: each
+    writes its own candidate, and only one can link it to ``path``."""
+    path = Path(path)
     if not path.exists():
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        partial = Path(str(path) + ".partial")
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(f"{secrets.randbits(62)}\n")
-        os.replace(partial, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate = path.with_name(f"{path.name}.{secrets.token_hex(8)}.partial")
+        descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(f"{secrets.randbits(62)}\n")
+                file.flush()
+                os.fsync(file.fileno())
+            os.link(candidate, path)
+        except FileExistsError:
+            pass  # another process made it first: its seed is the one
+        finally:
+            candidate.unlink()
     try:
         return int(path.read_text().strip())
     except ValueError:
@@ -91,20 +109,19 @@ class Gradebook:
             started = "another seed (--seed, or the one in <out>.seed)"
         elif stored.get("exercises") != current["exercises"]:
             started = "other exercises or points (the registry changed since)"
+        elif stored.get("shard") != current.get("shard"):
+            started = "another shard of the class, or another class (--shard, or the submissions folder)"
         else:
             started = f"course version {stored.get('course_version')}, not {current['course_version']}"
         raise ValueError(f"{self.path} was started with {started}: resume with the same settings, or pass "
                          "--restart to grade everyone again.")
 
     def read_existing(self, known_students):
-        try:
-            rows = list(csv.reader(io.StringIO(self.path.read_text(encoding="utf-8"), newline="")))
-        except (UnicodeDecodeError, csv.Error):
-            rows = []
+        rows = read_csv(self.path)
         if not rows or rows[0] != self.header:
             raise ValueError(f"{self.path} does not have this run's columns (expected {self.header}); pass "
                              "--restart to replace it, or choose another --out.")
-        rows = [[from_csv_cell(cell) for cell in row] for row in rows[1:]]
+        rows = rows[1:]
         students = [row[0] if row else None for row in rows]
         kept = {row[0]: row for row in rows
                 if students.count(row[0] if row else None) == 1 and self.is_ours(row, known_students)}
@@ -134,10 +151,26 @@ class Gradebook:
         self.write()
 
     def write(self):
-        rows = [self.header] + [[csv_cell(cell) for cell in self.rows[student]] for student in sorted(self.rows)]
-        buffer = io.StringIO()
-        csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows(rows)
-        write_atomically(self.path, buffer.getvalue())
+        write_csv(self.path, [self.header] + [self.rows[student] for student in sorted(self.rows)])
+
+
+def write_csv(path, rows):
+    """Rows of text, written as every CSV of the grader is: each cell cleaned, quoted and kept from
+    starting a formula (names.csv_cell), lines ended by CRLF, the file replaced atomically."""
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows(
+        [[csv_cell(cell) for cell in row] for row in rows])
+    write_atomically(path, buffer.getvalue())
+
+
+def read_csv(path):
+    """The rows of a CSV that write_csv wrote, each cell as it was given (names.from_csv_cell); [] when
+    the file is not UTF-8 CSV."""
+    try:
+        rows = list(csv.reader(io.StringIO(Path(path).read_text(encoding="utf-8"), newline="")))
+    except (UnicodeDecodeError, csv.Error):
+        return []
+    return [[from_csv_cell(cell) for cell in row] for row in rows]
 
 
 def read_json(path):

@@ -72,23 +72,31 @@ class GradedSubmission:
 
 
 def grade(submissions, out, feedback, jobs=2, timeout=60.0, seed=None, restart=False, use_bwrap=True,
-          progress=True, require_isolation=False, switched_off=()):
+          progress=True, require_isolation=False, switched_off=(), seed_file=None, shard=None, on_graded=None):
     """Grade every submission in ``submissions`` not yet in ``out``; returns the run summary as text.
 
-    seed: the hidden cases' seed (default: the one kept in ``<out>.seed``, made at random on first use)
+    seed: the hidden cases' seed (default: the one kept in ``seed_file``, by default ``<out>.seed``,
+    made at random on first use)
     require_isolation: refuse (ValueError) unless every kernel-enforced protection works here
     use_bwrap, switched_off: protections not to use (tests, debugging; see isolation.py)
+    shard: grade only this part of the class (a shards.Shard), recorded in ``<out>.run.json``
+    on_graded: called with each GradedSubmission once its row is written (Gradescope's results)
     """
     everyone = find_submissions(submissions)
+    shard_settings = None
+    if shard is not None:
+        shard_settings = shard.settings(everyone)
+        everyone = shard.select(everyone)
     if Path(feedback).exists() and not Path(feedback).is_dir():
         raise ValueError(f"{feedback} is a file: give a folder for the feedback (created if missing).")
     protections = isolation.probe(use_bwrap, switched_off)
     if require_isolation:
         protections.require()
-    seed = seed_for(out, seed)
+    seed_kept_in = seed_file or f"{out}.seed"
+    seed = seed_for(out, seed, seed_file)
     suite = case_tools.build_suite(seed)
     settings = RunSettings(seed, tuple((exercise.id, exercise.points) for exercise in suite.exercises),
-                           course_version())
+                           course_version(), shard_settings)
     gradebook = Gradebook(out, settings, [submission.student for submission in everyone], restart=restart)
     records = Records(out, set(gradebook.rows), restart=restart)
     sandbox = Sandbox(Limits(wall_seconds=timeout), protections)
@@ -107,6 +115,8 @@ def grade(submissions, out, feedback, jobs=2, timeout=60.0, seed=None, restart=F
                     gradebook.add(graded.row(suite.exercise_ids))
                     records.add(graded)
                     write_feedback(feedback, graded)
+                    if on_graded is not None:
+                        on_graded(graded)
                     statuses[graded.status] = statuses.get(graded.status, 0) + 1
                     bar.update()
             except BaseException:
@@ -118,8 +128,9 @@ def grade(submissions, out, feedback, jobs=2, timeout=60.0, seed=None, restart=F
     kept = len(gradebook.rows) - len(pending)
     dropped = (f"; {gradebook.dropped} row(s) of {out} were not the grader's and their students were graded "
                "again" if gradebook.dropped else "")
-    return (f"graded {len(pending)} submission(s) ({counts}); {kept} already in {out} were kept{dropped}.\n"
-            f"hidden cases: seed {settings.seed_id} (kept in {out}.seed unless --seed was given)\n"
+    part = f"shard {shard}: " if shard is not None else ""
+    return (f"{part}graded {len(pending)} submission(s) ({counts}); {kept} already in {out} were kept{dropped}.\n"
+            f"hidden cases: seed {settings.seed_id} (kept in {seed_kept_in} unless --seed was given)\n"
             f"isolation: {sandbox.describe()}\ngradebook: {out} (records for course-lib report: "
             f"{records.path.name})\nfeedback: {feedback}/")
 

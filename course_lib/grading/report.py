@@ -33,13 +33,7 @@ def feedback_blocks(graded):
     """The feedback as (kind, content) blocks, rendered alike to Markdown and HTML."""
     blocks = [("title", f"Feedback for {graded.student}"),
               ("paragraph", f"Total: {graded.total:g} / {graded.max_points:g} points. Status: {graded.status}.")]
-    if graded.notes:
-        blocks.append(("list", [[clean(note)] for note in dict.fromkeys(graded.notes)]))
-    if graded.findings:
-        blocks.append(("heading", "Integrity review"))
-        blocks.append(("paragraph", "Your code uses what the course does not allow, or what hides what it "
-                                    "uses. Your points stand until your instructor has looked at these lines:"))
-        blocks.append(("list", [[str(finding)] for finding in graded.findings]))
+    blocks += notes_blocks(graded) + review_blocks(graded)
     if graded.exercises:
         blocks.append(("paragraph", "An exercise earns its points when every case, visible and hidden, "
                                     "matches PyTorch autograd."))
@@ -49,11 +43,26 @@ def feedback_blocks(graded):
     for score in graded.exercises:
         blocks.append(("heading", f"{score.exercise}: {score.points:g} / {score.max_points:g}"))
         blocks.append(("list", case_items(score.cases)))
-    if graded.printed:
-        blocks.append(("heading", PRINTED_HEADING))
-        blocks.append(("paragraph", PRINTED_EXPLAINED))
-        blocks.append(("code", clean_printed(graded.printed)))
-    return blocks
+    return blocks + printed_blocks(graded)
+
+
+def notes_blocks(graded):
+    return [("list", [[clean(note)] for note in dict.fromkeys(graded.notes)])] if graded.notes else []
+
+
+def review_blocks(graded):
+    if not graded.findings:
+        return []
+    return [("heading", "Integrity review"),
+            ("paragraph", "Your code uses what the course does not allow, or what hides what it uses. Your "
+                          "points stand until your instructor has looked at these lines:"),
+            ("list", [[str(finding)] for finding in graded.findings])]
+
+
+def printed_blocks(graded):
+    if not graded.printed:
+        return []
+    return [("heading", PRINTED_HEADING), ("paragraph", PRINTED_EXPLAINED), ("code", clean_printed(graded.printed))]
 
 
 def case_items(cases):
