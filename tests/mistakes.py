@@ -14,22 +14,34 @@ CONTAINER, INIT, SGD, ADAM = "nn/container.py", "nn/init.py", "optim/sgd.py", "o
 RELU_RETURN = "        return input.clamp(min=0)\n"
 RELU_SAVE = "        self.save_for_backward(input)\n" + RELU_RETURN
 RELU_BACKWARD = "        return grad_output * (input > 0)\n"
-LEAKY_FORWARD = "        return input.clamp(min=0) + self.negative_slope * input.clamp(max=0)\n"
-LEAKY_BACKWARD = "        return grad_output * (self.negative_slope + (1 - self.negative_slope) * positive)\n"
+LEAKY_FORWARD = ("        scaled = self.negative_slope * input\n"
+                 "        return torch.maximum(input, scaled) if self.negative_slope <= 1"
+                 " else torch.minimum(input, scaled)\n")
+LEAKY_DERIVATIVE = "        derivative = input.sign().clamp_(min=0)  # 1 where positive, 0 elsewhere\n"
+LEAKY_SLOPE = "        derivative *= 1 - self.negative_slope\n        derivative += self.negative_slope\n"
+LEAKY_BACKWARD = LEAKY_DERIVATIVE + LEAKY_SLOPE + "        return derivative.mul_(grad_output)\n"
 SIGMOID_FORWARD = ("        small = torch.exp(-input.abs())\n"
                    "        output = torch.where(input >= 0, 1 / (1 + small), small / (1 + small))\n")
 SIGMOID_BACKWARD = "        return grad_output * output * (1 - output)\n"
 TANH_BACKWARD = "        return grad_output * (1 - output**2)\n"
 
-UNFOLD_STRIDED = """    plane, row = padded_h * padded_w, padded_w
-    patches = padded.as_strided((N, C, kh, kw, out_h, out_w), (C * plane, plane, dh * row, dw, sh * row, sw))
-    return patches.reshape(N, C * kh * kw, out_h * out_w)
+UNFOLD_PADDED = """    padded = input.new_zeros(C, padded_h, padded_w, N)
+    padded[:, ph:ph + H, pw:pw + W] = input.permute(1, 2, 3, 0)
+"""
+UNFOLD_STRIDED = """    column, row, plane = N, padded_w * N, padded_h * padded_w * N
+    patches = padded.as_strided((C, kh, kw, out_h, out_w, N),
+                                (plane, dh * row, dw * column, sh * row, sw * column, 1))
+    columns = patches.reshape(C * kh * kw, out_h * out_w, N)
+    return columns.permute(2, 0, 1)  # torch's layout (N, C * kh * kw, L), as a view: no copy
 """
 
 
 def unfold_loop(rows="i * dh", columns="j * dw", sh="sh", sw="sw", stack=2, each=""):
-    """unfold written with a loop over kernel offsets, as many students write it, with the given slices."""
-    return f"""    patches = []
+    """unfold written with a loop over kernel offsets, as many students write it, with the given slices
+    (on an (N, C, padded_h, padded_w) image, the layout the notebook describes)."""
+    return f"""    padded = input.new_zeros(N, C, padded_h, padded_w)
+    padded[:, :, ph:ph + H, pw:pw + W] = input
+    patches = []
     for i in range(kh):
         for j in range(kw):
             patch = padded[:, :, {rows}:{rows} + {sh} * (out_h - 1) + 1:{sh},
@@ -40,7 +52,7 @@ def unfold_loop(rows="i * dh", columns="j * dw", sh="sh", sw="sw", stack=2, each
 
 
 def unfold(**slices):
-    return [(CONV, UNFOLD_STRIDED, unfold_loop(**slices))]
+    return [(CONV, UNFOLD_PADDED, ""), (CONV, UNFOLD_STRIDED, unfold_loop(**slices))]
 
 
 FOLD_ADD = ("            padded[:, :, i * dh:i * dh + sh * out_h:sh, j * dw:j * dw + sw * out_w:sw]"
@@ -51,16 +63,34 @@ def fold(window, operator="+="):
     return [(CONV, FOLD_ADD, f"            padded[:, :, {window}] {operator} patches[:, :, i, j]\n")]
 
 
-CONV_PRODUCT = "        output = self.weight.data.reshape(self.out_channels, -1) @ columns\n"
-CONV_RESHAPE = "        return output.reshape(N, self.out_channels, out_h, out_w)\n"
-CONV_WEIGHT_GRAD = "(grad_rows @ columns.transpose(1, 2)).sum(dim=0).reshape(self.weight.shape)"
-CONV_BIAS_GRAD = "            self.bias.grad += grad_rows.sum(dim=(0, 2))\n"
-CONV_GRAD_COLUMNS = "        grad_columns = self.weight.data.reshape(self.out_channels, -1).T @ grad_rows\n"
-CONV_FOLD = ("        return fold(grad_columns, input_size, self.kernel_size, self.dilation, self.padding,"
-             " self.stride)\n")
-TRANSPOSED_PRODUCT = "self.weight.data.reshape(self.in_channels, -1).T @ grid.flatten(2)"
+CONV_PRODUCT = "        output = self.weight.data.reshape(self.out_channels, -1) @ column_matrix\n"
+CONV_RESHAPE = "        return output.reshape(self.out_channels, out_h, out_w, N).permute(3, 0, 1, 2)\n"
+CONV_WEIGHT_GRAD = "        self.weight.grad += (grad_matrix @ column_matrix.T).reshape(self.weight.shape)\n"
+CONV_BIAS_GRAD = "            self.bias.grad += grad_matrix.sum(dim=1)\n"
+# The input gradient, from its first line to the end of the region: both views of it.
+CONV_GRAD_INPUT = """        (kh, kw), (dh, dw), (ph, pw) = self.kernel_size, self.dilation, self.padding
+        margin = (dh * (kh - 1) - ph, dw * (kw - 1) - pw)
+        if self.stride == (1, 1) and min(margin) >= 0 and self.out_channels <= self.in_channels:
+            # The second view of the same gradient: with stride 1 it is a convolution of grad_output, padded
+            # by margin, with the kernel flipped and its channels swapped. It unfolds out * kh * kw rows where
+            # fold would add in * kh * kw, so it is the cheaper view when the layer narrows the channels.
+            flipped = self.weight.data.flip(2, 3).transpose(0, 1).reshape(self.in_channels, -1)
+            grad_columns = unfold(grad_output, self.kernel_size, self.dilation, margin)  # (N, out kh kw, H W)
+            grad_input = flipped @ grad_columns.permute(1, 2, 0).flatten(1)  # (in, H * W * N)
+            return grad_input.reshape(self.in_channels, H, W, N).permute(3, 0, 1, 2)
+        grad_columns = self.weight.data.reshape(self.out_channels, -1).T @ grad_matrix  # (in kh kw, L * N)
+        # A pixel inside several patches collects the gradient of each: fold adds the overlaps.
+        return fold(grad_columns.unflatten(1, (out_h * out_w, N)).permute(2, 0, 1), (H, W), self.kernel_size,
+                    self.dilation, self.padding, self.stride)
+"""
+# The input gradient as a student who knows only the fold view writes it.
+CONV_FOLD_ONLY = """        grad_columns = self.weight.data.reshape(self.out_channels, -1).T @ grad_matrix
+        return fold(grad_columns.unflatten(1, (out_h * out_w, N)).permute(2, 0, 1), (H, W), self.kernel_size,
+                    self.dilation, self.padding, self.stride)
+"""
+TRANSPOSED_PRODUCT = "self.weight.data.reshape(self.in_channels, -1).T @ grid.flatten(1)"
 TRANSPOSED_BIAS = "        if self.bias is not None:\n            output += self.bias.data[:, None, None]\n"
-TRANSPOSED_WEIGHT_GRAD = "(grid_rows @ grad_columns.transpose(1, 2)).sum(dim=0).reshape(self.weight.shape)"
+TRANSPOSED_WEIGHT_GRAD = "(grid.flatten(1) @ grad_matrix.T).reshape(self.weight.shape)"
 UPSAMPLE_FORWARD = ("        blocks = input[:, :, :, None, :, None].expand(N, C, H, sh, W, sw)\n"
                     "        return blocks.reshape(N, C, H * sh, W * sw)\n")
 UPSAMPLE_BACKWARD = "        return grad_output.reshape(N, C, H, sh, W, sw).sum(dim=(3, 5))\n"
@@ -113,13 +143,12 @@ MISTAKES = [
     ("leaky_relu.forward/default-slope-hard-coded", "leaky_relu.forward",
      [(ACTIVATION, LEAKY_FORWARD, "        return torch.where(input > 0, input, 0.01 * input)\n")]),
     ("leaky_relu.backward/grad-output-forgotten", "leaky_relu.backward",
-     [(ACTIVATION, LEAKY_BACKWARD, "        return self.negative_slope + (1 - self.negative_slope) * positive\n")]),
+     [(ACTIVATION, "        return derivative.mul_(grad_output)\n", "        return derivative\n")]),
     ("leaky_relu.backward/slope-on-positive-side", "leaky_relu.backward",
      [(ACTIVATION, LEAKY_BACKWARD, "        return grad_output * torch.where(input > 0, self.negative_slope, 1.0)\n")]),
-    ("leaky_relu.backward/zero-on-negative-side", "leaky_relu.backward",
-     [(ACTIVATION, LEAKY_BACKWARD, "        return grad_output * positive\n")]),
+    ("leaky_relu.backward/zero-on-negative-side", "leaky_relu.backward", [(ACTIVATION, LEAKY_SLOPE, "")]),
     ("leaky_relu.backward/one-at-zero", "leaky_relu.backward",
-     [(ACTIVATION, "positive = (input > 0).to(grad_output.dtype)", "positive = (input >= 0).to(grad_output.dtype)")]),
+     [(ACTIVATION, LEAKY_DERIVATIVE, "        derivative = (input >= 0).to(grad_output.dtype)\n")]),
     ("sigmoid.forward/sign-in-exp", "sigmoid.forward",
      [(ACTIVATION, SIGMOID_FORWARD, "        output = 1 / (1 + torch.exp(input))\n")]),
     ("sigmoid.forward/negative-branch-missing", "sigmoid.forward",
@@ -151,11 +180,12 @@ MISTAKES = [
     ("unfold/stride-ignored", "unfold", unfold(sh="1", sw="1")),
     ("unfold/dilation-ignored", "unfold", unfold(rows="i", columns="j")),
     ("unfold/padding-one-side", "unfold",
-     [(CONV, "    padded[:, :, ph:ph + H, pw:pw + W] = input\n", "    padded[:, :, :H, :W] = input\n")]),
+     [(CONV, "    padded[:, ph:ph + H, pw:pw + W] = input.permute(1, 2, 3, 0)\n",
+       "    padded[:, :H, :W] = input.permute(1, 2, 3, 0)\n")]),
     ("unfold/channel-order", "unfold", unfold(stack=1)),
     ("unfold/positions-transposed", "unfold", unfold(each=".transpose(-1, -2)")),
-    ("any/wrong-dtype", "unfold", [(CONV, "    padded = input.new_zeros(N, C, padded_h, padded_w)\n",
-                                    "    padded = torch.zeros(N, C, padded_h, padded_w)\n")]),
+    ("any/wrong-dtype", "unfold", [(CONV, "    padded = input.new_zeros(C, padded_h, padded_w, N)\n",
+                                    "    padded = torch.zeros(C, padded_h, padded_w, N)\n")]),
     ("fold/overwrites-overlaps", "fold",
      fold("i * dh:i * dh + sh * out_h:sh, j * dw:j * dw + sw * out_w:sw", operator="=")),
     ("fold/crop-one-side", "fold",
@@ -164,46 +194,54 @@ MISTAKES = [
     ("fold/stride-ignored", "fold", fold("i * dh:i * dh + out_h, j * dw:j * dw + out_w")),
     ("fold/dilation-ignored", "fold", fold("i:i + sh * out_h:sh, j:j + sw * out_w:sw")),
     ("conv2d.forward/kernel-flipped", "conv2d.forward",
-     [(CONV, CONV_PRODUCT, "        output = self.weight.data.flip(2, 3).reshape(self.out_channels, -1) @ columns\n")]),
+     [(CONV, CONV_PRODUCT,
+       "        output = self.weight.data.flip(2, 3).reshape(self.out_channels, -1) @ column_matrix\n")]),
     ("conv2d.forward/weight-flattened-wrong-order", "conv2d.forward",
      [(CONV, CONV_PRODUCT,
-       "        output = self.weight.data.permute(0, 2, 3, 1).reshape(self.out_channels, -1) @ columns\n")]),
+       "        output = self.weight.data.permute(0, 2, 3, 1).reshape(self.out_channels, -1) @ column_matrix\n")]),
     ("conv2d.forward/bias-missing", "conv2d.forward",
      [(CONV, "        if self.bias is not None:\n            output += self.bias.data[:, None]\n", "")]),
     ("any/same-numel-other-shape", "conv2d.forward", [(CONV, CONV_RESHAPE, "        return output\n")]),
     ("any/shifted", "conv2d.forward",  # pads by hand, with the image in the top-left corner
-     [(CONV, "        columns = unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)\n",
+     [(CONV, "        columns = unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)"
+             "  # (N, in kh kw, L)\n",
        "        padded = input.new_zeros(N, self.in_channels, H + 2 * self.padding[0], W + 2 * self.padding[1])\n"
        "        padded[:, :, :H, :W] = input\n"
        "        columns = unfold(padded, self.kernel_size, self.dilation, 0, self.stride)\n")]),
     ("conv2d.backward/kernel-flipped", "conv2d.backward",
-     [(CONV, CONV_GRAD_COLUMNS,
-       "        grad_columns = self.weight.data.flip(2, 3).reshape(self.out_channels, -1).T @ grad_rows\n")]),
+     [(CONV, CONV_GRAD_INPUT,
+       CONV_FOLD_ONLY.replace("self.weight.data.reshape", "self.weight.data.flip(2, 3).reshape"))]),
     ("conv2d.backward/weight-grad-transposed", "conv2d.backward",
-     [(CONV, CONV_WEIGHT_GRAD, "(columns @ grad_rows.transpose(1, 2)).sum(dim=0).reshape(self.weight.shape)")]),
+     [(CONV, CONV_WEIGHT_GRAD,
+       "        self.weight.grad += (column_matrix @ grad_matrix.T).reshape(self.weight.shape)\n")]),
     ("conv2d.backward/grads-averaged-over-batch", "conv2d.backward",
-     [(CONV, CONV_WEIGHT_GRAD, "(grad_rows @ columns.transpose(1, 2)).mean(dim=0).reshape(self.weight.shape)"),
-      (CONV, CONV_BIAS_GRAD, "            self.bias.grad += grad_rows.sum(dim=2).mean(dim=0)\n")]),
+     [(CONV, CONV_WEIGHT_GRAD,
+       "        self.weight.grad += (grad_matrix @ column_matrix.T / N).reshape(self.weight.shape)\n"),
+      (CONV, CONV_BIAS_GRAD, "            self.bias.grad += grad_matrix.sum(dim=1) / N\n")]),
     ("conv2d.backward/bias-not-summed", "conv2d.backward",
-     [(CONV, CONV_BIAS_GRAD, "            self.bias.grad += grad_rows.sum(dim=0)\n")]),
-    ("conv2d.backward/weight-grad-not-summed", "conv2d.backward",
-     [(CONV, CONV_WEIGHT_GRAD, "(grad_rows @ columns.transpose(1, 2)).reshape(self.weight.shape)")]),
+     [(CONV, CONV_BIAS_GRAD, "            self.bias.grad += grad_output.sum(dim=0)\n")]),
+    ("conv2d.backward/weight-grad-not-summed", "conv2d.backward",  # one product per sample, never added up
+     [(CONV, CONV_WEIGHT_GRAD,
+       "        columns = column_matrix.unflatten(1, (out_h * out_w, N)).permute(2, 0, 1)  # (N, in kh kw, L)\n"
+       "        self.weight.grad += (grad_output.flatten(2) @ columns.transpose(1, 2)).reshape(self.weight.shape)\n")]),
     ("conv2d.backward/reshape-not-fold", "conv2d.backward",
-     [(CONV, CONV_FOLD, "        return grad_columns.reshape(grad_output.shape[0], self.in_channels, *input_size)\n")]),
+     [(CONV, CONV_GRAD_INPUT, "        grad_columns = self.weight.data.reshape(self.out_channels, -1).T @ grad_matrix\n"
+                              "        return grad_columns.reshape(N, self.in_channels, H, W)\n")]),
     ("any/forward-wrong-shape", "conv2d.backward", [(CONV, CONV_RESHAPE, "        return output\n")]),
     # --- 03_transpose_convolution ---------------------------------------------------------------------
     ("conv_transpose2d.forward/weight-channel-order", "conv_transpose2d.forward",  # "(out, in) like Conv2d"
      [(CONV, TRANSPOSED_PRODUCT,
-       "self.weight.data.transpose(0, 1).reshape(self.in_channels, -1).T @ grid.flatten(2)")]),
+       "self.weight.data.transpose(0, 1).reshape(self.in_channels, -1).T @ grid.flatten(1)")]),
     ("conv_transpose2d.forward/kernel-flipped", "conv_transpose2d.forward",
-     [(CONV, TRANSPOSED_PRODUCT, "self.weight.data.flip(2, 3).reshape(self.in_channels, -1).T @ grid.flatten(2)")]),
+     [(CONV, TRANSPOSED_PRODUCT, "self.weight.data.flip(2, 3).reshape(self.in_channels, -1).T @ grid.flatten(1)")]),
     ("conv_transpose2d.forward/bias-missing", "conv_transpose2d.forward", [(CONV, TRANSPOSED_BIAS, "")]),
     ("conv_transpose2d.forward/grid-not-padded", "conv_transpose2d.forward",
-     [(CONV, "        grid = input.new_zeros(N, self.in_channels, grid_h, grid_w)\n"
-             "        grid[:, :, :H, :W] = input\n",
-       "        grid = input\n")]),
+     [(CONV, "        grid = input.new_zeros(self.in_channels, grid_h, grid_w, N)\n"
+             "        grid[:, :H, :W] = input.permute(1, 2, 3, 0)\n",
+       "        grid = input.permute(1, 2, 3, 0)\n"),
+      (CONV, "columns.unflatten(1, (grid_h * grid_w, N))", "columns.unflatten(1, (H * W, N))")]),
     ("conv_transpose2d.backward/weight-grad-transposed", "conv_transpose2d.backward",
-     [(CONV, TRANSPOSED_WEIGHT_GRAD, "(grad_columns @ grid_rows.transpose(1, 2)).sum(dim=0).reshape(self.weight.shape)")]),
+     [(CONV, TRANSPOSED_WEIGHT_GRAD, "(grad_matrix @ grid.flatten(1).T).reshape(self.weight.shape)")]),
     ("conv_transpose2d.backward/bias-not-summed", "conv_transpose2d.backward",
      [(CONV, "            self.bias.grad += grad_output.sum(dim=(0, 2, 3))\n",
        "            self.bias.grad += grad_output.sum(dim=0)\n")]),

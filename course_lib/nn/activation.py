@@ -59,8 +59,10 @@ class LeakyReLU(Module):
         check_input(self, input, "(*)")
         ### BEGIN SOLUTION
         self.save_for_backward(input)
-        # The positive part, plus the slope times the negative part (faster than torch.where on CPU).
-        return input.clamp(min=0) + self.negative_slope * input.clamp(max=0)
+        # With a slope up to 1, the larger of x and slope * x is x where x > 0 and slope * x elsewhere (with a
+        # larger slope, the smaller): two passes over memory, where adding the clamped parts takes four.
+        scaled = self.negative_slope * input
+        return torch.maximum(input, scaled) if self.negative_slope <= 1 else torch.minimum(input, scaled)
         ### END SOLUTION
 
     def backward(self, grad_output):
@@ -70,9 +72,12 @@ class LeakyReLU(Module):
         """
         ### BEGIN SOLUTION
         input = self.saved_for_backward()
-        # The derivative: 1 where the input was positive, negative_slope elsewhere (0 included).
-        positive = (input > 0).to(grad_output.dtype)
-        return grad_output * (self.negative_slope + (1 - self.negative_slope) * positive)
+        # The derivative: 1 where the input was positive, negative_slope elsewhere (0 included), built in place
+        # in one tensor (a new tensor at every step would cost a pass over memory each).
+        derivative = input.sign().clamp_(min=0)  # 1 where positive, 0 elsewhere
+        derivative *= 1 - self.negative_slope
+        derivative += self.negative_slope
+        return derivative.mul_(grad_output)
         ### END SOLUTION
 
     def extra_repr(self):
