@@ -356,11 +356,12 @@ NO_LOOP = ("no Python loop over samples, pixels or channels: your code runs the 
 
 
 def likely_cause(exercise_id, base, doubled):
-    """The likely cause of slowness, in words, from the probes: the loops whose operations grow with a size."""
+    """The loops that likely slow the student's code down, in words, from the probes (the sizes their
+    operations grow with); None when the number of operations does not grow."""
     loops = LOOPS.get(exercise_id.split(".")[0], DEFAULT_LOOPS)
     growing = [kind for kind, grown in doubled.items() if grown.operations > base.operations and kind in loops]
     if not growing:
-        return NO_LOOP.format(operations=f"{base.operations:,}")
+        return None
     over = " and ".join(dict.fromkeys(loops[kind] for kind in growing))
     changes = "; ".join(f"{SIZE_CHANGES[kind]} adds {doubled[kind].operations - base.operations:,}"
                         for kind in growing)
@@ -379,8 +380,9 @@ class SpeedReport:
     """How one exercise's code compares with torch at the capstone's shapes (``str()`` says it in words).
 
     yours, theirs: seconds per capstone training step (yours estimated from small inputs when ``estimated``)
-    cause: the likely cause of slowness in words, or None; status: "timed", "not done", "error" (then
-    ``message`` says what was raised) or "not timed" (``message`` says why)
+    cause: the loops that likely slow it down, in words, or None; operations: the torch operations it runs
+    on the smallest input; status: "timed", "not done", "error" (then ``message`` says what was raised) or
+    "not timed" (``message`` says why)
     """
 
     exercise_id: str
@@ -390,6 +392,7 @@ class SpeedReport:
     theirs: float = None
     estimated: bool = False
     cause: str = None
+    operations: int = 0
     message: str = ""
 
     @property
@@ -429,6 +432,8 @@ class SpeedReport:
                       self.verdict(), self.capstone_cost()]
         if self.cause is not None and self.ratio > CLOSE_RATIO:
             paragraphs.append(f"Likely cause: {self.cause}")
+        elif self.cause is None and self.ratio > USUAL_RATIO:
+            paragraphs.append(f"Likely cause: {NO_LOOP.format(operations=f'{self.operations:,}')}")
         return paragraphs
 
     def __str__(self):
@@ -439,6 +444,9 @@ class SpeedReport:
 
     def _repr_html_(self):
         return f"<pre>{html.escape(str(self))}</pre>"
+
+    def _repr_pretty_(self, printer, cycle):
+        printer.text(str(self))
 
 
 @dataclass
@@ -452,6 +460,9 @@ class SpeedReports:
 
     def _repr_html_(self):
         return f"<pre>{html.escape(str(self))}</pre>"
+
+    def _repr_pretty_(self, printer, cycle):
+        printer.text(str(self))
 
 
 def milliseconds(seconds):
@@ -494,7 +505,7 @@ def measure(exercise_id, package=None, clock=time.perf_counter):
         return SpeedReport(exercise_id, "error", message=f"your code raised {type(error).__name__}: {error} "
                                                          "(run course-lib check for the details).")
     return SpeedReport(exercise_id, "timed", full.what, yours, theirs, estimated=predicted > FULL_SIZE_BUDGET_SECONDS,
-                       cause=likely_cause(exercise_id, base, doubled))
+                       cause=likely_cause(exercise_id, base, doubled), operations=base.operations)
 
 
 def default_package():

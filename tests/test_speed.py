@@ -21,7 +21,8 @@ NOT_DONE = [("nn/conv.py", "        N, _, H, W = input.shape\n        columns = 
 
 
 def timed(yours, theirs, cause=None, estimated=False):
-    return SpeedReport("conv2d.backward", "timed", "backward of the 5 Conv2d layers", yours, theirs, estimated, cause)
+    return SpeedReport("conv2d.backward", "timed", "backward of the 5 Conv2d layers", yours, theirs, estimated, cause,
+                       operations=1234)
 
 
 def test_the_verdict_says_how_much_longer_in_words():
@@ -45,6 +46,11 @@ def test_the_capstone_cost_is_the_time_per_step_times_its_steps():
 def test_a_cause_is_given_only_when_the_code_is_slow_and_an_estimate_says_so():
     assert "Likely cause: a loop" in str(timed(0.5, 0.002, cause="a loop"))
     assert "Likely cause" not in str(timed(0.0021, 0.002, cause="a loop"))
+    # Without a loop, a few times torch is what tensor-by-tensor code takes: no cause to report.
+    assert "Likely cause" not in str(timed(0.006, 0.002))
+    no_loop = " ".join(str(timed(0.5, 0.002)).split())
+    assert "Likely cause: no Python loop over samples, pixels or channels: your code runs the same 1,234 torch " \
+           "operations whatever the size." in no_loop
     assert "estimated from smaller inputs" in str(timed(50.0, 0.002, estimated=True))
     assert "estimated" not in str(timed(0.5, 0.002))
 
@@ -70,8 +76,7 @@ def probe(operations, copies=0, seconds=0.001):
 def test_a_loop_is_named_by_the_sizes_its_operations_grow_with():
     base = probe(100)
     flat = {kind: probe(100) for kind in DOUBLED}
-    assert likely_cause("conv2d.forward", base, flat).startswith("no Python loop over samples, pixels or channels: "
-                                                               "your code runs the same 100 torch operations")
+    assert likely_cause("conv2d.forward", base, flat) is None
     samples = likely_cause("conv2d.forward", base, {**flat, "samples": probe(130)})
     assert samples.startswith("a Python loop over the samples of the batch: your code runs 100 torch operations "
                               "on the smallest input, and doubling the batch (1 to 2) adds 30.")
@@ -128,7 +133,7 @@ def test_slow_student_code_is_found_slow_with_its_cause_and_the_reference_has_no
         pixel_loop = measure("conv2d.forward", copy_with(tmp_path / "pixels", SLOW_CONV2D_FORWARD["pixel loop"]),
                              clock)
     assert reference.status == pixel_loop.status == sample_loop.status == "timed"
-    assert reference.cause.startswith("no Python loop")
+    assert reference.cause is None and reference.operations > 0
     assert not sample_loop.estimated and pixel_loop.estimated and "estimated from smaller inputs" in str(pixel_loop)
     assert pixel_loop.ratio > 100 * reference.ratio and sample_loop.ratio > reference.ratio
     assert "a Python loop over the samples of the batch and pixels (or patch positions)" in pixel_loop.cause

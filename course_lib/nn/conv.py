@@ -256,7 +256,7 @@ class Conv2d(_ConvNd):
             self.bias.grad += grad_matrix.sum(dim=1)
         (kh, kw), (dh, dw), (ph, pw) = self.kernel_size, self.dilation, self.padding
         margin = (dh * (kh - 1) - ph, dw * (kw - 1) - pw)
-        if self.stride == (1, 1) and min(margin) >= 0 and self.out_channels <= self.in_channels:
+        if self.stride == (1, 1) and min(margin) >= 0 and self.out_channels < self.in_channels:
             # The second view of the same gradient: with stride 1 it is a convolution of grad_output, padded
             # by margin, with the kernel flipped and its channels swapped. It unfolds out * kh * kw rows where
             # fold would add in * kh * kw, so it is the cheaper view when the layer narrows the channels.
