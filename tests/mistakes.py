@@ -17,9 +17,11 @@ RELU_BACKWARD = "        return grad_output * (input > 0)\n"
 LEAKY_FORWARD = ("        scaled = self.negative_slope * input\n"
                  "        return torch.maximum(input, scaled) if self.negative_slope <= 1"
                  " else torch.minimum(input, scaled)\n")
-LEAKY_DERIVATIVE = "        derivative = input.sign().clamp_(min=0)  # 1 where positive, 0 elsewhere\n"
-LEAKY_SLOPE = "        derivative *= 1 - self.negative_slope\n        derivative += self.negative_slope\n"
-LEAKY_BACKWARD = LEAKY_DERIVATIVE + LEAKY_SLOPE + "        return derivative.mul_(grad_output)\n"
+LEAKY_DERIVATIVE = "            derivative = input.sign().clamp_(min=self.negative_slope)\n"
+LEAKY_BACKWARD = ("        if -1 <= self.negative_slope <= 1:\n" + LEAKY_DERIVATIVE + "        else:\n"
+                  "            derivative = (input > 0).to(grad_output.dtype) * (1 - self.negative_slope)"
+                  " + self.negative_slope\n"
+                  "        return derivative.mul_(grad_output)\n")
 SIGMOID_FORWARD = ("        small = torch.exp(-input.abs())\n"
                    "        output = torch.where(input >= 0, 1 / (1 + small), small / (1 + small))\n")
 SIGMOID_BACKWARD = "        return grad_output * output * (1 - output)\n"
@@ -56,7 +58,7 @@ def unfold(**slices):
 
 
 FOLD_ADD = ("            padded[:, :, i * dh:i * dh + sh * out_h:sh, j * dw:j * dw + sw * out_w:sw]"
-            " += patches[:, :, i, j]\n")
+            ".add_(patches[:, :, i, j])\n")
 
 
 def fold(window, operator="+="):
@@ -90,7 +92,7 @@ CONV_FOLD_ONLY = """        grad_columns = self.weight.data.reshape(self.out_cha
 """
 TRANSPOSED_PRODUCT = "self.weight.data.reshape(self.in_channels, -1).T @ grid.flatten(1)"
 TRANSPOSED_BIAS = "        if self.bias is not None:\n            output += self.bias.data[:, None, None]\n"
-TRANSPOSED_WEIGHT_GRAD = "(grid.flatten(1) @ grad_matrix.T).reshape(self.weight.shape)"
+TRANSPOSED_WEIGHT_GRAD = "(grad_matrix @ grid.flatten(1).T).T.reshape(self.weight.shape)"
 UPSAMPLE_FORWARD = ("        blocks = input[:, :, :, None, :, None].expand(N, C, H, sh, W, sw)\n"
                     "        return blocks.reshape(N, C, H * sh, W * sw)\n")
 UPSAMPLE_BACKWARD = "        return grad_output.reshape(N, C, H, sh, W, sw).sum(dim=(3, 5))\n"
@@ -108,9 +110,9 @@ SGD_BUFFER = ('                buffer = self.state[p].get("momentum_buffer")\n'
 SGD_MOMENTUM = (
     "            if self.momentum != 0:\n" + SGD_BUFFER + '                self.state[p]["momentum_buffer"] = buffer\n'
     "                grad = grad + self.momentum * buffer if self.nesterov else buffer\n")
-ADAM_DECAY = "            grad = p.grad + self.weight_decay * p.data\n"
-ADAM_HATS = ('            m_hat = state["exp_avg"] / (1 - beta1**t)\n'
-             '            v_hat = state["exp_avg_sq"] / (1 - beta2**t)\n')
+ADAM_DECAY = "            grad = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad\n"
+ADAM_V_HAT = "            v_hat = v / (1 - beta2**t)\n"
+ADAM_UPDATE = "            p.data.addcdiv_(m, v_hat.sqrt_().add_(self.eps), value=-self.lr / (1 - beta1**t))\n"
 XAVIER_STD = "    std = gain * math.sqrt(2.0 / (fan_in + fan_out))\n"
 XAVIER_UNIFORM = XAVIER_STD + "    bound = math.sqrt(3.0) * std\n"
 XAVIER_NORMAL = XAVIER_STD + "    values.normal_(0, std)\n"
@@ -146,9 +148,11 @@ MISTAKES = [
      [(ACTIVATION, "        return derivative.mul_(grad_output)\n", "        return derivative\n")]),
     ("leaky_relu.backward/slope-on-positive-side", "leaky_relu.backward",
      [(ACTIVATION, LEAKY_BACKWARD, "        return grad_output * torch.where(input > 0, self.negative_slope, 1.0)\n")]),
-    ("leaky_relu.backward/zero-on-negative-side", "leaky_relu.backward", [(ACTIVATION, LEAKY_SLOPE, "")]),
+    ("leaky_relu.backward/zero-on-negative-side", "leaky_relu.backward",
+     [(ACTIVATION, LEAKY_BACKWARD, "        return grad_output * (input > 0)\n")]),
     ("leaky_relu.backward/one-at-zero", "leaky_relu.backward",
-     [(ACTIVATION, LEAKY_DERIVATIVE, "        derivative = (input >= 0).to(grad_output.dtype)\n")]),
+     [(ACTIVATION, LEAKY_BACKWARD, "        derivative = (input >= 0).to(grad_output.dtype) * (1 - self.negative_slope)"
+                                   " + self.negative_slope\n        return derivative.mul_(grad_output)\n")]),
     ("sigmoid.forward/sign-in-exp", "sigmoid.forward",
      [(ACTIVATION, SIGMOID_FORWARD, "        output = 1 / (1 + torch.exp(input))\n")]),
     ("sigmoid.forward/negative-branch-missing", "sigmoid.forward",
@@ -310,16 +314,18 @@ MISTAKES = [
      [(SGD, SGD_DECAY, "            grad = p.grad\n            grad += self.weight_decay * p.data\n")]),
     ("sgd.step/weight-decay-sign", "sgd.step", [(SGD, SGD_DECAY, "            grad = p.grad - self.weight_decay * p.data\n")]),
     ("adam.step/no-bias-correction", "adam.step",
-     [(ADAM, ADAM_HATS, '            m_hat = state["exp_avg"]\n            v_hat = state["exp_avg_sq"]\n')]),
-    ("adam.step/eps-inside-sqrt", "adam.step", [(ADAM, "(v_hat.sqrt() + self.eps)", "(v_hat + self.eps).sqrt()")]),
+     [(ADAM, ADAM_V_HAT, "            v_hat = v.clone()\n"),
+      (ADAM, ADAM_UPDATE, "            p.data.addcdiv_(m, v_hat.sqrt_().add_(self.eps), value=-self.lr)\n")]),
+    ("adam.step/eps-inside-sqrt", "adam.step", [(ADAM, "v_hat.sqrt_().add_(self.eps)", "v_hat.add_(self.eps).sqrt_()")]),
     ("adam.step/decoupled-weight-decay", "adam.step",
      [(ADAM, ADAM_DECAY, "            grad = p.grad\n            p.data -= self.lr * self.weight_decay * p.data\n")]),
-    ("adam.step/bias-correction-stored", "adam.step",
-     [(ADAM, ADAM_HATS, '            state["exp_avg"] = m_hat = state["exp_avg"] / (1 - beta1**t)\n'
-                        '            state["exp_avg_sq"] = v_hat = state["exp_avg_sq"] / (1 - beta2**t)\n')]),
+    ("adam.step/bias-correction-stored", "adam.step",  # divided in place: the averages themselves change
+     [(ADAM, ADAM_V_HAT, "            v_hat = v.div_(1 - beta2**t)\n"),
+      (ADAM, ADAM_UPDATE,
+       "            p.data.addcdiv_(m.div_(1 - beta1**t), v_hat.sqrt().add_(self.eps), value=-self.lr)\n")]),
     ("adam.step/step-counted-per-parameter", "adam.step",
-     [(ADAM, '            state["step"] = state.get("step", 0) + 1\n            t = state["step"]\n',
-       '            self.t = getattr(self, "t", 0) + 1\n            t = self.t\n')]),
+     [(ADAM, '            state["step"] += 1\n            t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]\n',
+       '            self.t = getattr(self, "t", 0) + 1\n            t, m, v = self.t, state["exp_avg"], state["exp_avg_sq"]\n')]),
     ("adam.step/weight-decay-ignored", "adam.step", [(ADAM, ADAM_DECAY, "            grad = p.grad\n")]),
     ("any/hyper-parameter-ignored", "adam.step",
      [(ADAM, "        beta1, beta2 = self.betas\n", "        beta1, beta2 = 0.9, 0.999\n")]),

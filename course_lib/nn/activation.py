@@ -72,11 +72,13 @@ class LeakyReLU(Module):
         """
         ### BEGIN SOLUTION
         input = self.saved_for_backward()
-        # The derivative: 1 where the input was positive, negative_slope elsewhere (0 included), built in place
-        # in one tensor (a new tensor at every step would cost a pass over memory each).
-        derivative = input.sign().clamp_(min=0)  # 1 where positive, 0 elsewhere
-        derivative *= 1 - self.negative_slope
-        derivative += self.negative_slope
+        # The derivative: 1 where the input was positive, negative_slope elsewhere (0 included). sign() gives 1,
+        # 0 or -1; for a slope between -1 and 1, clamping that from below at the slope turns 0 and -1 into the
+        # slope: one pass over memory each, and the product in place, so no pass makes a tensor of its own.
+        if -1 <= self.negative_slope <= 1:
+            derivative = input.sign().clamp_(min=self.negative_slope)
+        else:
+            derivative = (input > 0).to(grad_output.dtype) * (1 - self.negative_slope) + self.negative_slope
         return derivative.mul_(grad_output)
         ### END SOLUTION
 

@@ -136,7 +136,8 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     padded = input.new_zeros(C, H + 2 * ph, W + 2 * pw, N).permute(3, 0, 1, 2)
     for i in range(kh):
         for j in range(kw):
-            padded[:, :, i * dh:i * dh + sh * out_h:sh, j * dw:j * dw + sw * out_w:sw] += patches[:, :, i, j]
+            # add_ adds in place into the slice; `+=` would then also copy the slice onto itself.
+            padded[:, :, i * dh:i * dh + sh * out_h:sh, j * dw:j * dw + sw * out_w:sw].add_(patches[:, :, i, j])
     return padded[:, :, ph:ph + H, pw:pw + W]
     ### END SOLUTION
 
@@ -357,7 +358,9 @@ class ConvTranspose2d(_ConvNd):
         # one column per pixel of the grid (the input and forward's zero pixels).
         grad_columns = unfold(grad_output, self.kernel_size, self.dilation, self.padding, self.stride)
         grad_matrix = grad_columns.permute(1, 2, 0).flatten(1)  # (out * kh * kw, grid_h * grid_w * N)
-        self.weight.grad += (grid.flatten(1) @ grad_matrix.T).reshape(self.weight.shape)
+        # Forward multiplied the pixels by weight.reshape(in, -1).T: as for any matrix product, that factor's
+        # gradient is grad_matrix @ pixels.T, (out * kh * kw, in), transposed back to the weight's layout.
+        self.weight.grad += (grad_matrix @ grid.flatten(1).T).T.reshape(self.weight.shape)
         if self.bias is not None:
             self.bias.grad += grad_output.sum(dim=(0, 2, 3))
         grad_grid = self.weight.data.reshape(self.in_channels, -1) @ grad_matrix  # (in, grid_h * grid_w * N)
