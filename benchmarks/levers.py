@@ -11,14 +11,19 @@ against autograd); only the way differs:
 - ``BlockFoldConvTranspose2d``: ConvTranspose2d's fold in (k / s)^2 passes of s x s blocks instead of kh * kw
   passes, possible when the stride divides the kernel (the capstone's 4 / 2).
 - ``PassesLeakyReLU``: LeakyReLU with a new tensor at every step (clamp, clamp, multiply, add; a float mask
-  from a comparison), where the reference makes two passes forward and works in place backward.
+  from a comparison), where the reference makes two passes forward and three in place backward.
+- ``FormulaAdam``: Adam written formula by formula, each making a new tensor, where the reference updates
+  its averages in place (on the capstone's small parameters, each operation costs more than its arithmetic).
+
+``LEVERS`` lists them as ``Lever``s for benchmarks/run.py.
 """
 
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import torch
 
-from course_lib import nn
+from course_lib import nn, optim
 from course_lib.nn.conv import _sliding_positions, _transposed_output_size
 
 
@@ -176,17 +181,45 @@ class PassesLeakyReLU(nn.LeakyReLU):
         return grad_output * (self.negative_slope + (1 - self.negative_slope) * positive)
 
 
+class FormulaAdam(optim.Adam):
+    """Adam with every formula of its docstring as a new tensor."""
+
+    def step(self):
+        """Update every parameter's .data from its .grad."""
+        beta1, beta2 = self.betas
+        for p in self.params:
+            grad = p.grad + self.weight_decay * p.data
+            state = self.state[p]
+            state["step"] = t = state.get("step", 0) + 1
+            state["exp_avg"] = beta1 * state.get("exp_avg", 0) + (1 - beta1) * grad
+            state["exp_avg_sq"] = beta2 * state.get("exp_avg_sq", 0) + (1 - beta2) * grad**2
+            m_hat = state["exp_avg"] / (1 - beta1**t)
+            v_hat = state["exp_avg_sq"] / (1 - beta2**t)
+            p.data -= self.lr * m_hat / (v_hat.sqrt() + self.eps)
+
+
 def layers_with(**replaced):
     """course_lib.nn's layers, with the classes named in ``replaced`` swapped for the given ones."""
     return SimpleNamespace(**{name: replaced.get(name, getattr(nn, name))
                               for name in ("Sequential", "Residual", "Conv2d", "ConvTranspose2d", "LeakyReLU")})
 
 
-# (the lever, in words; the layers without it: a namespace for course_lib.denoiser.build)
+@dataclass(frozen=True)
+class Lever:
+    """A speed lever, in words, and the capstone without it: its layers (a namespace for
+    course_lib.denoiser.build) and its optimiser class."""
+
+    words: str
+    layers: SimpleNamespace = field(default_factory=layers_with)
+    adam: type = optim.Adam
+
+
 LEVERS = (
-    ("one GEMM over (C kh kw, L N) columns, not N small ones",
-     layers_with(Conv2d=BatchedConv2d, ConvTranspose2d=BatchedConvTranspose2d)),
-    ("stride-1 input gradient as an unfold of grad_output, flipped kernel", layers_with(Conv2d=FoldOnlyConv2d)),
-    ("fold in kh*kw passes, not (k/s)^2 passes of s x s blocks", layers_with(ConvTranspose2d=BlockFoldConvTranspose2d)),
-    ("LeakyReLU: two passes forward, in place backward", layers_with(LeakyReLU=PassesLeakyReLU)),
+    Lever("one GEMM over (C kh kw, L N) columns, not N small ones",
+          layers_with(Conv2d=BatchedConv2d, ConvTranspose2d=BatchedConvTranspose2d)),
+    Lever("stride-1 input gradient as an unfold of grad_output, flipped kernel", layers_with(Conv2d=FoldOnlyConv2d)),
+    Lever("fold in kh*kw passes, not (k/s)^2 passes of s x s blocks",
+          layers_with(ConvTranspose2d=BlockFoldConvTranspose2d)),
+    Lever("LeakyReLU: two passes forward, three in place backward", layers_with(LeakyReLU=PassesLeakyReLU)),
+    Lever("Adam: averages updated in place", adam=FormulaAdam),
 )

@@ -34,7 +34,7 @@ from types import SimpleNamespace
 
 import torch
 
-from course_lib import nn, speed
+from course_lib import nn, optim, speed
 from course_lib.authoring import execute
 from course_lib.data import denoising_patches
 from course_lib.denoiser import (BATCH_SIZE, FULL, PATCH_SIZE, SHORT, SIGMA, Training, build, evaluate,
@@ -53,6 +53,7 @@ GOAL_GAIN_DB = 5.0
 GOAL_SECONDS = 300
 WARMUP = 3
 NAME_WIDTH = 50
+LEVER_WIDTH = 68
 
 
 def cpu_model():
@@ -119,10 +120,11 @@ def layer_ratios(repeats):
     return max(ratios)
 
 
-def step_functions(model):
-    """A training step of the course_lib ``model`` (the capstone's network) and one of its torch twin (same
-    weights), on one fixed batch: two functions to time."""
+def step_functions(model, adam=optim.Adam):
+    """A training step of the course_lib ``model`` (the capstone's network) with the optimiser class ``adam``,
+    and one of its torch twin (same weights), on one fixed batch: two functions to time."""
     ours, theirs = Training(model, FULL), Training(torch_twin(model), FULL)
+    ours.optimizer = adam(model.parameters(), lr=FULL.learning_rate(0))
     noisy_input, noisy_target = (torch.rand(BATCH_SIZE, 3, PATCH_SIZE, PATCH_SIZE) for _ in range(2))
     return lambda: ours.step(noisy_input, noisy_target), lambda: theirs.step(noisy_input, noisy_target)
 
@@ -131,25 +133,43 @@ def lever_effects(repeats):
     print(f"\n2. Speed levers, each undone in turn: course_lib / torch without the lever and with it, median of "
           f"{repeats}")
     capstone_layers = speed.capstone(speed.CAPSTONE).layers
-    for words, without in LEVERS:
-        print(f"   {words}")
-        print(f"      {'layer (forward + backward)':<{NAME_WIDTH - 3}} {'without':>8} {'with':>6}")
+    for lever in LEVERS:
+        print(f"   {lever.words}")
+        print(f"      {'(forward + backward)':<{LEVER_WIDTH}} {'without':>8} {'with':>6}")
         changed = [(layer, *shapes) for layer, *shapes in capstone_layers
-                   if getattr(without, type(layer).__name__) is not getattr(nn, type(layer).__name__)]
+                   if getattr(lever.layers, type(layer).__name__) is not getattr(nn, type(layer).__name__)]
         for torch_layer, input_shape, output_shape in changed:
-            without_pass, torch_pass = layer_pass(without, torch_layer, input_shape, output_shape)
+            without_pass, torch_pass = layer_pass(lever.layers, torch_layer, input_shape, output_shape)
             with_pass, _ = layer_pass(nn, torch_layer, input_shape, output_shape)
-            without_seconds, with_seconds, torch_seconds = alternate((without_pass, with_pass, torch_pass),
-                                                                     repeats)
-            print(f"      {describe(torch_layer) + ' ' + str(input_shape):<{NAME_WIDTH - 3}} "
-                  f"{without_seconds / torch_seconds:>8.2f} {with_seconds / torch_seconds:>6.2f}")
+            lever_row(f"{describe(torch_layer)} {input_shape}", (without_pass, with_pass, torch_pass), repeats)
+        if lever.adam is not optim.Adam:
+            lever_row("Adam step", adam_steps(lever.adam), repeats)
         torch.manual_seed(0)
-        without_step, torch_step = step_functions(build(without))
+        without_step, torch_step = step_functions(build(lever.layers), lever.adam)
         torch.manual_seed(0)
         with_step, _ = step_functions(build(nn))
-        without_seconds, with_seconds, torch_seconds = alternate((without_step, with_step, torch_step), repeats)
-        print(f"      {'training step':<{NAME_WIDTH - 3}} {without_seconds / torch_seconds:>8.2f} "
-              f"{with_seconds / torch_seconds:>6.2f}")
+        lever_row("training step", (without_step, with_step, torch_step), repeats)
+
+
+def lever_row(name, functions, repeats):
+    """Time (without the lever, with it, torch) and print the first two as ratios to the third."""
+    without_seconds, with_seconds, torch_seconds = alternate(functions, repeats)
+    print(f"      {name:<{LEVER_WIDTH}} {without_seconds / torch_seconds:>8.2f} {with_seconds / torch_seconds:>6.2f}")
+
+
+def adam_steps(adam):
+    """One step of ``adam``, of course_lib's Adam and of torch.optim.Adam over the capstone's parameters (with
+    random gradients): three functions to time."""
+    steps = []
+    for optimizer in (adam, optim.Adam):
+        ours = [nn.Parameter(torch.randn(shape)) for shape in speed.capstone(speed.CAPSTONE).parameter_shapes]
+        for parameter in ours:
+            parameter.grad = torch.randn(parameter.shape)
+        steps.append(optimizer(ours).step)
+    theirs = [torch.nn.Parameter(torch.randn(shape)) for shape in speed.capstone(speed.CAPSTONE).parameter_shapes]
+    for parameter in theirs:
+        parameter.grad = torch.randn(parameter.shape)
+    return (*steps, torch.optim.Adam(theirs).step)
 
 
 def step_ratio(repeats):

@@ -500,7 +500,7 @@ def measure(exercise_id, package=None, clock=time.perf_counter):
         else:
             yours, theirs = alternate(full.ours, full.theirs, clock)
     except NotImplementedError as error:
-        return SpeedReport(exercise_id, "not done", message=f"not done yet ({error})")
+        return SpeedReport(exercise_id, "not done", message="not done yet, so there is nothing to time.")
     except Exception as error:  # the student's code is reported on, never allowed to stop the report
         return SpeedReport(exercise_id, "error", message=f"your code raised {type(error).__name__}: {error} "
                                                          "(run course-lib check for the details).")
@@ -516,7 +516,14 @@ def default_package():
 
 def speed_report(*exercise_ids, package=None, clock=time.perf_counter):
     """SpeedReports for the exercises named (ids or prefixes, as course-lib check takes them), or, with
-    none, for every exercise a capstone training step runs. Prints as text."""
+    none, for every exercise a capstone training step runs. Prints as text.
+
+    Sets the C allocator as every course notebook sets it (course_lib.notebook.keep_freed_memory), so that
+    a terminal's report times what the capstone's notebook runs.
+    """
+    from course_lib.notebook import keep_freed_memory
+
+    keep_freed_memory()
     selected = [exercise.id for prefix in exercise_ids for exercise in registry.select(prefix)] \
         if exercise_ids else list(TIMED)
     return SpeedReports([measure(exercise_id, package, clock) for exercise_id in selected])
