@@ -60,7 +60,11 @@ def execute(path):
                            resources={"metadata": {"path": str(path.parent)}}).execute()
         finally:
             if kernel.has_kernel:  # nbclient leaves a kernel it was given running
-                kernel.shutdown_kernel(now=False)
+                # A shutdown message, then a wait for the process: shutdown_kernel would first interrupt it,
+                # and an idle kernel interrupted logs a KeyboardInterrupt error on stderr.
+                kernel.request_shutdown()
+                kernel.finish_shutdown()
+                kernel.cleanup_resources()
     return notebook, time.perf_counter() - started
 
 
