@@ -8,6 +8,26 @@ written as a student who half understands would write them, inside the solution 
 These hold solution code: they live in tests/, which the student edition never includes.
 """
 
+from pathlib import Path
+
+from course_lib.exercises import EXERCISES, get
+from course_lib.release import exercise_regions
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def solution(exercise_id, starting_at=""):
+    """The instructor's solution of ``exercise_id`` (the lines between its markers, each ending in a newline),
+    from its first line that starts with ``starting_at``: the old text of an edit that replaces it."""
+    exercise = get(exercise_id)
+    in_file = {other.function: other for other in EXERCISES if other.file == exercise.file}
+    regions = {found.id: region for found, region in
+               exercise_regions((ROOT / exercise.file).read_text(), exercise.file, in_file)}
+    lines = [line + "\n" for line in regions[exercise_id].lines]
+    first = next(index for index, line in enumerate(lines) if line.startswith(starting_at))
+    return "".join(lines[first:])
+
+
 ACTIVATION, CONV, LINEAR, LOSS = "nn/activation.py", "nn/conv.py", "nn/linear.py", "nn/loss.py"
 CONTAINER, INIT, SGD, ADAM = "nn/container.py", "nn/init.py", "optim/sgd.py", "optim/adam.py"
 
@@ -70,21 +90,7 @@ CONV_RESHAPE = "        return output.reshape(self.out_channels, out_h, out_w, N
 CONV_WEIGHT_GRAD = "        self.weight.grad += (grad_matrix @ column_matrix.T).reshape(self.weight.shape)\n"
 CONV_BIAS_GRAD = "            self.bias.grad += grad_matrix.sum(dim=1)\n"
 # The input gradient, from its first line to the end of the region: both views of it.
-CONV_GRAD_INPUT = """        (kh, kw), (dh, dw), (ph, pw) = self.kernel_size, self.dilation, self.padding
-        margin = (dh * (kh - 1) - ph, dw * (kw - 1) - pw)
-        if self.stride == (1, 1) and min(margin) >= 0 and self.out_channels < self.in_channels:
-            # The second view of the same gradient: with stride 1 it is a convolution of grad_output, padded
-            # by margin, with the kernel flipped and its channels swapped. It unfolds out * kh * kw rows where
-            # fold would add in * kh * kw, so it is the cheaper view when the layer narrows the channels.
-            flipped = self.weight.data.flip(2, 3).transpose(0, 1).reshape(self.in_channels, -1)
-            grad_columns = unfold(grad_output, self.kernel_size, self.dilation, margin)  # (N, out kh kw, H W)
-            grad_input = flipped @ grad_columns.permute(1, 2, 0).flatten(1)  # (in, H * W * N)
-            return grad_input.reshape(self.in_channels, H, W, N).permute(3, 0, 1, 2)
-        grad_columns = self.weight.data.reshape(self.out_channels, -1).T @ grad_matrix  # (in kh kw, L * N)
-        # A pixel inside several patches collects the gradient of each: fold adds the overlaps.
-        return fold(grad_columns.unflatten(1, (out_h * out_w, N)).permute(2, 0, 1), (H, W), self.kernel_size,
-                    self.dilation, self.padding, self.stride)
-"""
+CONV_GRAD_INPUT = solution("conv2d.backward", starting_at="        (kh, kw), (dh, dw), (ph, pw) = ")
 # The input gradient as a student who knows only the fold view writes it.
 CONV_FOLD_ONLY = """        grad_columns = self.weight.data.reshape(self.out_channels, -1).T @ grad_matrix
         return fold(grad_columns.unflatten(1, (out_h * out_w, N)).permute(2, 0, 1), (H, W), self.kernel_size,

@@ -5,22 +5,10 @@ Each passes the checker; the speed report must find why it is slow (tests/test_s
 solution code: they live in tests/, which the student edition never includes.
 """
 
-CONV = "nn/conv.py"
+from mistakes import CONV, solution
 
 # Conv2d.forward's solution from its first line to its last: what each slow version replaces.
-CONV2D_FORWARD = """        N, _, H, W = input.shape
-        columns = unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)  # (N, in kh kw, L)
-        # The columns of the whole batch as one matrix, (in * kh * kw, L * N) with the samples innermost: one
-        # large matrix product for all samples. (Our unfold keeps them in this order, so this is a view.)
-        column_matrix = columns.permute(1, 2, 0).flatten(1)
-        self.save_for_backward(column_matrix, (H, W))
-        # (out, in * kh * kw) @ (in * kh * kw, L * N): every output pixel is one row-column dot product.
-        output = self.weight.data.reshape(self.out_channels, -1) @ column_matrix
-        if self.bias is not None:
-            output += self.bias.data[:, None]
-        # (out, L * N) is (out, H_out, W_out, N); the result is its (N, out, H_out, W_out) view.
-        return output.reshape(self.out_channels, out_h, out_w, N).permute(3, 0, 1, 2)
-"""
+CONV2D_FORWARD = solution("conv2d.forward")
 
 # What backward needs, saved as the reference saves it, so that only forward is slow.
 SAVED = """        N, _, H, W = input.shape
