@@ -59,8 +59,8 @@ class LeakyReLU(Module):
         check_input(self, input, "(*)")
         ### BEGIN SOLUTION
         self.save_for_backward(input)
-        # With a slope up to 1, the larger of x and slope * x is x where x > 0 and slope * x elsewhere (with a
-        # larger slope, the smaller): two passes over memory, where adding the clamped parts takes four.
+        # The positive part, plus the slope times the negative part: for a slope up to 1 that is the larger of x
+        # and slope * x (for a larger slope, the smaller), two passes over memory where the clamps take four.
         scaled = self.negative_slope * input
         return torch.maximum(input, scaled) if self.negative_slope <= 1 else torch.minimum(input, scaled)
         ### END SOLUTION
