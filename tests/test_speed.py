@@ -98,6 +98,18 @@ def test_the_prediction_multiplies_the_growth_of_nested_loops():
     assert predicted_seconds(base, {kind: probe(100) for kind in DOUBLED}) == 0.01
 
 
+def test_repeats_stop_after_one_timed_run_once_the_time_budget_is_spent():
+    runs = []
+    seconds = iter(range(0, 10_000, 10))  # every reading of the clock is 10 s later
+
+    def clock():
+        return next(seconds)
+
+    ours, theirs = [speed.Call(lambda: runs.append("ours"))], [speed.Call(lambda: runs.append("torch"))]
+    assert speed.alternate(ours, theirs, clock) == (10, 10)
+    assert runs == ["ours", "torch"] * (speed.WARMUP + 1)
+
+
 def test_operations_and_copies_are_counted():
     counter = OperationCounter()
     x = torch.ones(3)
