@@ -21,7 +21,6 @@ against autograd); only the way differs:
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-import torch
 
 from course_lib import nn, optim
 from course_lib.nn.conv import _sliding_positions, _transposed_output_size

@@ -12,9 +12,7 @@ so that both see the same load. It says how much longer yours takes, what that c
 100 steps and the full schedule's 1,875, and, when yours is slow, the likely cause. The cause is found by
 counting the torch operations your code runs on small inputs: a count that grows with the batch, the
 image or the channels is a Python loop over them, and a growing number of torch.cat / .clone() calls a
-copy inside such a loop. When the number of operations stays the same but the time grows with the image,
-the loop is in plain Python (building lists or indices). Reports never fail a check: correctness is the
-checker's business.
+copy inside such a loop. Reports never fail a check: correctness is the checker's business.
 
 A run whose small inputs predict more than ``FULL_SIZE_BUDGET_SECONDS`` at the capstone's size is not run
 there: the report gives the prediction, marked as estimated. Everything takes a clock (default
@@ -44,7 +42,7 @@ USUAL_RATIO = 4
 FULL_SIZE_BUDGET_SECONDS = 5.0
 REPEATS = 5
 WARMUP = 1
-TIMING_BUDGET_SECONDS = 3.0  # stop repeating once the timed runs have taken this long
+TIMING_BUDGET_SECONDS = 3.0  # stop repeating once a measurement has taken this long
 WRAP = 100  # characters per line of a report
 # Operations that copy a whole tensor: called inside a loop, each iteration copies again.
 COPYING = {torch.cat, torch.concat, torch.concatenate, torch.stack, torch.hstack, torch.vstack, torch.Tensor.clone,
@@ -69,7 +67,7 @@ CAPSTONE = Scale(BATCH_SIZE, PATCH_SIZE, WIDTH)
 PROBE = Scale(1, 8, 4)
 DOUBLED = {"samples": Scale(2, 8, 4), "pixels": Scale(1, 16, 4), "channels": Scale(1, 8, 8)}
 # How many times each doubled size multiplies what a loop over it runs: samples, pixels (the area) and
-# channels; and the factor from the probe to the capstone.
+# channels.
 DOUBLING = {"samples": 2, "pixels": 4, "channels": 2}
 
 
@@ -214,7 +212,7 @@ def adam_calls(package, capstone_at):
 
 
 def workload(exercise_id, package, scale):
-    """The Workload of ``exercise_id`` at ``scale``, or None for an exercise the capstone's step never runs."""
+    """The Workload of ``exercise_id`` (one of TIMED) at ``scale``."""
     capstone_at = capstone(scale)
     name, _, stage = exercise_id.partition(".")
     kinds = {"conv2d": (torch.nn.Conv2d, "Conv2d layers"),
@@ -231,7 +229,7 @@ def workload(exercise_id, package, scale):
         return Workload(*loss_calls(package, capstone_at, stage), f"{stage} of the loss on the network's output")
     if name == "adam":
         return Workload(*adam_calls(package, capstone_at), "one step over the network's parameters")
-    return None
+    raise ValueError(f"{exercise_id} is not an exercise the capstone's training step runs: {', '.join(TIMED)}.")
 
 
 TIMED = ("unfold", "fold", "conv2d.forward", "conv2d.backward", "conv_transpose2d.forward",
