@@ -2,6 +2,7 @@
 
     course-lib check          every exercise: pass / fail / not started, by notebook, with points
     course-lib check ID       one exercise's full report (or an id prefix: "relu", "init")
+    course-lib check ID --speed   the same, then its speed at the capstone's shapes beside torch's
     course-lib release OUT    (instructors) write the student edition to OUT [--force] [--source DIR]
                               [--repo URL [--branch B]]
     course-lib grade, report, merge, export   (instructors) grade a class, on one machine, in shards or on
@@ -24,6 +25,9 @@ def add_check_command(subcommands):
                     "With ID: that exercise's full report, tensor by tensor.")
     parser.add_argument("id", nargs="?", metavar="ID",
                         help='an exercise id such as "conv2d.backward", or a prefix such as "relu"')
+    parser.add_argument("--speed", action="store_true",
+                        help="also time your code at the capstone's shapes beside torch's, and say what slows it "
+                             "down (without ID: every exercise the capstone runs)")
     parser.set_defaults(run=run_check)
 
 
@@ -33,13 +37,19 @@ def run_check(arguments):
 
     if arguments.id is None:
         print(progress())
-        return 0
-    try:
-        exercises.select(arguments.id)
-    except KeyError as error:
-        print(f"course-lib check: {error.args[0]}", file=sys.stderr)
-        return 2
-    print(check_exercise(arguments.id))
+    else:
+        try:
+            exercises.select(arguments.id)
+        except KeyError as error:
+            print(f"course-lib check: {error.args[0]}", file=sys.stderr)
+            return 2
+        print(check_exercise(arguments.id))
+    if arguments.speed:
+        from course_lib.speed import speed_report
+
+        chosen = [arguments.id] if arguments.id else []
+        print()
+        print(speed_report(*chosen))
     return 0
 
 

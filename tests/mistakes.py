@@ -8,28 +8,62 @@ written as a student who half understands would write them, inside the solution 
 These hold solution code: they live in tests/, which the student edition never includes.
 """
 
+from pathlib import Path
+
+from course_lib.exercises import EXERCISES, get
+from course_lib.release import exercise_regions
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def solution(exercise_id, starting_at=""):
+    """The instructor's solution of ``exercise_id`` (the lines between its markers, each ending in a newline),
+    from its first line that starts with ``starting_at``: the old text of an edit that replaces it."""
+    exercise = get(exercise_id)
+    in_file = {other.function: other for other in EXERCISES if other.file == exercise.file}
+    regions = {found.id: region for found, region in
+               exercise_regions((ROOT / exercise.file).read_text(), exercise.file, in_file)}
+    lines = [line + "\n" for line in regions[exercise_id].lines]
+    first = next(index for index, line in enumerate(lines) if line.startswith(starting_at))
+    return "".join(lines[first:])
+
+
 ACTIVATION, CONV, LINEAR, LOSS = "nn/activation.py", "nn/conv.py", "nn/linear.py", "nn/loss.py"
 CONTAINER, INIT, SGD, ADAM = "nn/container.py", "nn/init.py", "optim/sgd.py", "optim/adam.py"
 
 RELU_RETURN = "        return input.clamp(min=0)\n"
 RELU_SAVE = "        self.save_for_backward(input)\n" + RELU_RETURN
 RELU_BACKWARD = "        return grad_output * (input > 0)\n"
-LEAKY_FORWARD = "        return input.clamp(min=0) + self.negative_slope * input.clamp(max=0)\n"
-LEAKY_BACKWARD = "        return grad_output * (self.negative_slope + (1 - self.negative_slope) * positive)\n"
+LEAKY_FORWARD = ("        scaled = self.negative_slope * input\n"
+                 "        return torch.maximum(input, scaled) if self.negative_slope <= 1"
+                 " else torch.minimum(input, scaled)\n")
+LEAKY_DERIVATIVE = "            derivative = input.sign().clamp_(min=self.negative_slope)\n"
+LEAKY_BACKWARD = ("        if -1 <= self.negative_slope <= 1:\n" + LEAKY_DERIVATIVE + "        else:\n"
+                  "            derivative = (input > 0).to(grad_output.dtype) * (1 - self.negative_slope)"
+                  " + self.negative_slope\n"
+                  "        return derivative.mul_(grad_output)\n")
 SIGMOID_FORWARD = ("        small = torch.exp(-input.abs())\n"
                    "        output = torch.where(input >= 0, 1 / (1 + small), small / (1 + small))\n")
 SIGMOID_BACKWARD = "        return grad_output * output * (1 - output)\n"
 TANH_BACKWARD = "        return grad_output * (1 - output**2)\n"
 
-UNFOLD_STRIDED = """    plane, row = padded_h * padded_w, padded_w
-    patches = padded.as_strided((N, C, kh, kw, out_h, out_w), (C * plane, plane, dh * row, dw, sh * row, sw))
-    return patches.reshape(N, C * kh * kw, out_h * out_w)
+UNFOLD_PADDED = """    padded = input.new_zeros(C, padded_h, padded_w, N)
+    padded[:, ph:ph + H, pw:pw + W] = input.permute(1, 2, 3, 0)
+"""
+UNFOLD_STRIDED = """    column, row, plane = N, padded_w * N, padded_h * padded_w * N
+    patches = padded.as_strided((C, kh, kw, out_h, out_w, N),
+                                (plane, dh * row, dw * column, sh * row, sw * column, 1))
+    columns = patches.reshape(C * kh * kw, out_h * out_w, N)
+    return columns.permute(2, 0, 1)  # torch's layout (N, C * kh * kw, L), as a view: no copy
 """
 
 
 def unfold_loop(rows="i * dh", columns="j * dw", sh="sh", sw="sw", stack=2, each=""):
-    """unfold written with a loop over kernel offsets, as many students write it, with the given slices."""
-    return f"""    patches = []
+    """unfold written with a loop over kernel offsets, as many students write it, with the given slices
+    (on an (N, C, padded_h, padded_w) image, the layout the notebook describes)."""
+    return f"""    padded = input.new_zeros(N, C, padded_h, padded_w)
+    padded[:, :, ph:ph + H, pw:pw + W] = input
+    patches = []
     for i in range(kh):
         for j in range(kw):
             patch = padded[:, :, {rows}:{rows} + {sh} * (out_h - 1) + 1:{sh},
@@ -40,27 +74,31 @@ def unfold_loop(rows="i * dh", columns="j * dw", sh="sh", sw="sw", stack=2, each
 
 
 def unfold(**slices):
-    return [(CONV, UNFOLD_STRIDED, unfold_loop(**slices))]
+    return [(CONV, UNFOLD_PADDED, ""), (CONV, UNFOLD_STRIDED, unfold_loop(**slices))]
 
 
 FOLD_ADD = ("            padded[:, :, i * dh:i * dh + sh * out_h:sh, j * dw:j * dw + sw * out_w:sw]"
-            " += patches[:, :, i, j]\n")
+            ".add_(patches[:, :, i, j])\n")
 
 
 def fold(window, operator="+="):
     return [(CONV, FOLD_ADD, f"            padded[:, :, {window}] {operator} patches[:, :, i, j]\n")]
 
 
-CONV_PRODUCT = "        output = self.weight.data.reshape(self.out_channels, -1) @ columns\n"
-CONV_RESHAPE = "        return output.reshape(N, self.out_channels, out_h, out_w)\n"
-CONV_WEIGHT_GRAD = "(grad_rows @ columns.transpose(1, 2)).sum(dim=0).reshape(self.weight.shape)"
-CONV_BIAS_GRAD = "            self.bias.grad += grad_rows.sum(dim=(0, 2))\n"
-CONV_GRAD_COLUMNS = "        grad_columns = self.weight.data.reshape(self.out_channels, -1).T @ grad_rows\n"
-CONV_FOLD = ("        return fold(grad_columns, input_size, self.kernel_size, self.dilation, self.padding,"
-             " self.stride)\n")
-TRANSPOSED_PRODUCT = "self.weight.data.reshape(self.in_channels, -1).T @ grid.flatten(2)"
+CONV_PRODUCT = "        output = self.weight.data.reshape(self.out_channels, -1) @ column_matrix\n"
+CONV_RESHAPE = "        return output.reshape(self.out_channels, out_h, out_w, N).permute(3, 0, 1, 2)\n"
+CONV_WEIGHT_GRAD = "        self.weight.grad += (grad_matrix @ column_matrix.T).reshape(self.weight.shape)\n"
+CONV_BIAS_GRAD = "            self.bias.grad += grad_matrix.sum(dim=1)\n"
+# The input gradient, from its first line to the end of the region: both views of it.
+CONV_GRAD_INPUT = solution("conv2d.backward", starting_at="        (kh, kw), (dh, dw), (ph, pw) = ")
+# The input gradient as a student who knows only the fold view writes it.
+CONV_FOLD_ONLY = """        grad_columns = self.weight.data.reshape(self.out_channels, -1).T @ grad_matrix
+        return fold(grad_columns.unflatten(1, (out_h * out_w, N)).permute(2, 0, 1), (H, W), self.kernel_size,
+                    self.dilation, self.padding, self.stride)
+"""
+TRANSPOSED_PRODUCT = "self.weight.data.reshape(self.in_channels, -1).T @ grid.flatten(1)"
 TRANSPOSED_BIAS = "        if self.bias is not None:\n            output += self.bias.data[:, None, None]\n"
-TRANSPOSED_WEIGHT_GRAD = "(grid_rows @ grad_columns.transpose(1, 2)).sum(dim=0).reshape(self.weight.shape)"
+TRANSPOSED_WEIGHT_GRAD = "(grad_matrix @ grid.flatten(1).T).T.reshape(self.weight.shape)"
 UPSAMPLE_FORWARD = ("        blocks = input[:, :, :, None, :, None].expand(N, C, H, sh, W, sw)\n"
                     "        return blocks.reshape(N, C, H * sh, W * sw)\n")
 UPSAMPLE_BACKWARD = "        return grad_output.reshape(N, C, H, sh, W, sw).sum(dim=(3, 5))\n"
@@ -78,9 +116,9 @@ SGD_BUFFER = ('                buffer = self.state[p].get("momentum_buffer")\n'
 SGD_MOMENTUM = (
     "            if self.momentum != 0:\n" + SGD_BUFFER + '                self.state[p]["momentum_buffer"] = buffer\n'
     "                grad = grad + self.momentum * buffer if self.nesterov else buffer\n")
-ADAM_DECAY = "            grad = p.grad + self.weight_decay * p.data\n"
-ADAM_HATS = ('            m_hat = state["exp_avg"] / (1 - beta1**t)\n'
-             '            v_hat = state["exp_avg_sq"] / (1 - beta2**t)\n')
+ADAM_DECAY = "            grad = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad\n"
+ADAM_V_HAT = "            v_hat = v / (1 - beta2**t)\n"
+ADAM_UPDATE = "            p.data.addcdiv_(m, v_hat.sqrt_().add_(self.eps), value=-self.lr / (1 - beta1**t))\n"
 XAVIER_STD = "    std = gain * math.sqrt(2.0 / (fan_in + fan_out))\n"
 XAVIER_UNIFORM = XAVIER_STD + "    bound = math.sqrt(3.0) * std\n"
 XAVIER_NORMAL = XAVIER_STD + "    values.normal_(0, std)\n"
@@ -113,13 +151,14 @@ MISTAKES = [
     ("leaky_relu.forward/default-slope-hard-coded", "leaky_relu.forward",
      [(ACTIVATION, LEAKY_FORWARD, "        return torch.where(input > 0, input, 0.01 * input)\n")]),
     ("leaky_relu.backward/grad-output-forgotten", "leaky_relu.backward",
-     [(ACTIVATION, LEAKY_BACKWARD, "        return self.negative_slope + (1 - self.negative_slope) * positive\n")]),
+     [(ACTIVATION, "        return derivative.mul_(grad_output)\n", "        return derivative\n")]),
     ("leaky_relu.backward/slope-on-positive-side", "leaky_relu.backward",
      [(ACTIVATION, LEAKY_BACKWARD, "        return grad_output * torch.where(input > 0, self.negative_slope, 1.0)\n")]),
     ("leaky_relu.backward/zero-on-negative-side", "leaky_relu.backward",
-     [(ACTIVATION, LEAKY_BACKWARD, "        return grad_output * positive\n")]),
+     [(ACTIVATION, LEAKY_BACKWARD, "        return grad_output * (input > 0)\n")]),
     ("leaky_relu.backward/one-at-zero", "leaky_relu.backward",
-     [(ACTIVATION, "positive = (input > 0).to(grad_output.dtype)", "positive = (input >= 0).to(grad_output.dtype)")]),
+     [(ACTIVATION, LEAKY_BACKWARD, "        derivative = (input >= 0).to(grad_output.dtype) * (1 - self.negative_slope)"
+                                   " + self.negative_slope\n        return derivative.mul_(grad_output)\n")]),
     ("sigmoid.forward/sign-in-exp", "sigmoid.forward",
      [(ACTIVATION, SIGMOID_FORWARD, "        output = 1 / (1 + torch.exp(input))\n")]),
     ("sigmoid.forward/negative-branch-missing", "sigmoid.forward",
@@ -151,11 +190,12 @@ MISTAKES = [
     ("unfold/stride-ignored", "unfold", unfold(sh="1", sw="1")),
     ("unfold/dilation-ignored", "unfold", unfold(rows="i", columns="j")),
     ("unfold/padding-one-side", "unfold",
-     [(CONV, "    padded[:, :, ph:ph + H, pw:pw + W] = input\n", "    padded[:, :, :H, :W] = input\n")]),
+     [(CONV, "    padded[:, ph:ph + H, pw:pw + W] = input.permute(1, 2, 3, 0)\n",
+       "    padded[:, :H, :W] = input.permute(1, 2, 3, 0)\n")]),
     ("unfold/channel-order", "unfold", unfold(stack=1)),
     ("unfold/positions-transposed", "unfold", unfold(each=".transpose(-1, -2)")),
-    ("any/wrong-dtype", "unfold", [(CONV, "    padded = input.new_zeros(N, C, padded_h, padded_w)\n",
-                                    "    padded = torch.zeros(N, C, padded_h, padded_w)\n")]),
+    ("any/wrong-dtype", "unfold", [(CONV, "    padded = input.new_zeros(C, padded_h, padded_w, N)\n",
+                                    "    padded = torch.zeros(C, padded_h, padded_w, N)\n")]),
     ("fold/overwrites-overlaps", "fold",
      fold("i * dh:i * dh + sh * out_h:sh, j * dw:j * dw + sw * out_w:sw", operator="=")),
     ("fold/crop-one-side", "fold",
@@ -164,46 +204,54 @@ MISTAKES = [
     ("fold/stride-ignored", "fold", fold("i * dh:i * dh + out_h, j * dw:j * dw + out_w")),
     ("fold/dilation-ignored", "fold", fold("i:i + sh * out_h:sh, j:j + sw * out_w:sw")),
     ("conv2d.forward/kernel-flipped", "conv2d.forward",
-     [(CONV, CONV_PRODUCT, "        output = self.weight.data.flip(2, 3).reshape(self.out_channels, -1) @ columns\n")]),
+     [(CONV, CONV_PRODUCT,
+       "        output = self.weight.data.flip(2, 3).reshape(self.out_channels, -1) @ column_matrix\n")]),
     ("conv2d.forward/weight-flattened-wrong-order", "conv2d.forward",
      [(CONV, CONV_PRODUCT,
-       "        output = self.weight.data.permute(0, 2, 3, 1).reshape(self.out_channels, -1) @ columns\n")]),
+       "        output = self.weight.data.permute(0, 2, 3, 1).reshape(self.out_channels, -1) @ column_matrix\n")]),
     ("conv2d.forward/bias-missing", "conv2d.forward",
      [(CONV, "        if self.bias is not None:\n            output += self.bias.data[:, None]\n", "")]),
     ("any/same-numel-other-shape", "conv2d.forward", [(CONV, CONV_RESHAPE, "        return output\n")]),
     ("any/shifted", "conv2d.forward",  # pads by hand, with the image in the top-left corner
-     [(CONV, "        columns = unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)\n",
+     [(CONV, "        columns = unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)"
+             "  # (N, in kh kw, L)\n",
        "        padded = input.new_zeros(N, self.in_channels, H + 2 * self.padding[0], W + 2 * self.padding[1])\n"
        "        padded[:, :, :H, :W] = input\n"
        "        columns = unfold(padded, self.kernel_size, self.dilation, 0, self.stride)\n")]),
     ("conv2d.backward/kernel-flipped", "conv2d.backward",
-     [(CONV, CONV_GRAD_COLUMNS,
-       "        grad_columns = self.weight.data.flip(2, 3).reshape(self.out_channels, -1).T @ grad_rows\n")]),
+     [(CONV, CONV_GRAD_INPUT,
+       CONV_FOLD_ONLY.replace("self.weight.data.reshape", "self.weight.data.flip(2, 3).reshape"))]),
     ("conv2d.backward/weight-grad-transposed", "conv2d.backward",
-     [(CONV, CONV_WEIGHT_GRAD, "(columns @ grad_rows.transpose(1, 2)).sum(dim=0).reshape(self.weight.shape)")]),
+     [(CONV, CONV_WEIGHT_GRAD,
+       "        self.weight.grad += (column_matrix @ grad_matrix.T).reshape(self.weight.shape)\n")]),
     ("conv2d.backward/grads-averaged-over-batch", "conv2d.backward",
-     [(CONV, CONV_WEIGHT_GRAD, "(grad_rows @ columns.transpose(1, 2)).mean(dim=0).reshape(self.weight.shape)"),
-      (CONV, CONV_BIAS_GRAD, "            self.bias.grad += grad_rows.sum(dim=2).mean(dim=0)\n")]),
+     [(CONV, CONV_WEIGHT_GRAD,
+       "        self.weight.grad += (grad_matrix @ column_matrix.T / N).reshape(self.weight.shape)\n"),
+      (CONV, CONV_BIAS_GRAD, "            self.bias.grad += grad_matrix.sum(dim=1) / N\n")]),
     ("conv2d.backward/bias-not-summed", "conv2d.backward",
-     [(CONV, CONV_BIAS_GRAD, "            self.bias.grad += grad_rows.sum(dim=0)\n")]),
-    ("conv2d.backward/weight-grad-not-summed", "conv2d.backward",
-     [(CONV, CONV_WEIGHT_GRAD, "(grad_rows @ columns.transpose(1, 2)).reshape(self.weight.shape)")]),
+     [(CONV, CONV_BIAS_GRAD, "            self.bias.grad += grad_output.sum(dim=0)\n")]),
+    ("conv2d.backward/weight-grad-not-summed", "conv2d.backward",  # one product per sample, never added up
+     [(CONV, CONV_WEIGHT_GRAD,
+       "        columns = column_matrix.unflatten(1, (out_h * out_w, N)).permute(2, 0, 1)  # (N, in kh kw, L)\n"
+       "        self.weight.grad += (grad_output.flatten(2) @ columns.transpose(1, 2)).reshape(self.weight.shape)\n")]),
     ("conv2d.backward/reshape-not-fold", "conv2d.backward",
-     [(CONV, CONV_FOLD, "        return grad_columns.reshape(grad_output.shape[0], self.in_channels, *input_size)\n")]),
+     [(CONV, CONV_GRAD_INPUT, "        grad_columns = self.weight.data.reshape(self.out_channels, -1).T @ grad_matrix\n"
+                              "        return grad_columns.reshape(N, self.in_channels, H, W)\n")]),
     ("any/forward-wrong-shape", "conv2d.backward", [(CONV, CONV_RESHAPE, "        return output\n")]),
     # --- 03_transpose_convolution ---------------------------------------------------------------------
     ("conv_transpose2d.forward/weight-channel-order", "conv_transpose2d.forward",  # "(out, in) like Conv2d"
      [(CONV, TRANSPOSED_PRODUCT,
-       "self.weight.data.transpose(0, 1).reshape(self.in_channels, -1).T @ grid.flatten(2)")]),
+       "self.weight.data.transpose(0, 1).reshape(self.in_channels, -1).T @ grid.flatten(1)")]),
     ("conv_transpose2d.forward/kernel-flipped", "conv_transpose2d.forward",
-     [(CONV, TRANSPOSED_PRODUCT, "self.weight.data.flip(2, 3).reshape(self.in_channels, -1).T @ grid.flatten(2)")]),
+     [(CONV, TRANSPOSED_PRODUCT, "self.weight.data.flip(2, 3).reshape(self.in_channels, -1).T @ grid.flatten(1)")]),
     ("conv_transpose2d.forward/bias-missing", "conv_transpose2d.forward", [(CONV, TRANSPOSED_BIAS, "")]),
     ("conv_transpose2d.forward/grid-not-padded", "conv_transpose2d.forward",
-     [(CONV, "        grid = input.new_zeros(N, self.in_channels, grid_h, grid_w)\n"
-             "        grid[:, :, :H, :W] = input\n",
-       "        grid = input\n")]),
+     [(CONV, "        grid = input.new_zeros(self.in_channels, grid_h, grid_w, N)\n"
+             "        grid[:, :H, :W] = input.permute(1, 2, 3, 0)\n",
+       "        grid = input.permute(1, 2, 3, 0)\n"),
+      (CONV, "columns.unflatten(1, (grid_h * grid_w, N))", "columns.unflatten(1, (H * W, N))")]),
     ("conv_transpose2d.backward/weight-grad-transposed", "conv_transpose2d.backward",
-     [(CONV, TRANSPOSED_WEIGHT_GRAD, "(grad_columns @ grid_rows.transpose(1, 2)).sum(dim=0).reshape(self.weight.shape)")]),
+     [(CONV, TRANSPOSED_WEIGHT_GRAD, "(grad_matrix @ grid.flatten(1).T).reshape(self.weight.shape)")]),
     ("conv_transpose2d.backward/bias-not-summed", "conv_transpose2d.backward",
      [(CONV, "            self.bias.grad += grad_output.sum(dim=(0, 2, 3))\n",
        "            self.bias.grad += grad_output.sum(dim=0)\n")]),
@@ -272,16 +320,18 @@ MISTAKES = [
      [(SGD, SGD_DECAY, "            grad = p.grad\n            grad += self.weight_decay * p.data\n")]),
     ("sgd.step/weight-decay-sign", "sgd.step", [(SGD, SGD_DECAY, "            grad = p.grad - self.weight_decay * p.data\n")]),
     ("adam.step/no-bias-correction", "adam.step",
-     [(ADAM, ADAM_HATS, '            m_hat = state["exp_avg"]\n            v_hat = state["exp_avg_sq"]\n')]),
-    ("adam.step/eps-inside-sqrt", "adam.step", [(ADAM, "(v_hat.sqrt() + self.eps)", "(v_hat + self.eps).sqrt()")]),
+     [(ADAM, ADAM_V_HAT, "            v_hat = v.clone()\n"),
+      (ADAM, ADAM_UPDATE, "            p.data.addcdiv_(m, v_hat.sqrt_().add_(self.eps), value=-self.lr)\n")]),
+    ("adam.step/eps-inside-sqrt", "adam.step", [(ADAM, "v_hat.sqrt_().add_(self.eps)", "v_hat.add_(self.eps).sqrt_()")]),
     ("adam.step/decoupled-weight-decay", "adam.step",
      [(ADAM, ADAM_DECAY, "            grad = p.grad\n            p.data -= self.lr * self.weight_decay * p.data\n")]),
-    ("adam.step/bias-correction-stored", "adam.step",
-     [(ADAM, ADAM_HATS, '            state["exp_avg"] = m_hat = state["exp_avg"] / (1 - beta1**t)\n'
-                        '            state["exp_avg_sq"] = v_hat = state["exp_avg_sq"] / (1 - beta2**t)\n')]),
+    ("adam.step/bias-correction-stored", "adam.step",  # divided in place: the averages themselves change
+     [(ADAM, ADAM_V_HAT, "            v_hat = v.div_(1 - beta2**t)\n"),
+      (ADAM, ADAM_UPDATE,
+       "            p.data.addcdiv_(m.div_(1 - beta1**t), v_hat.sqrt().add_(self.eps), value=-self.lr)\n")]),
     ("adam.step/step-counted-per-parameter", "adam.step",
-     [(ADAM, '            state["step"] = state.get("step", 0) + 1\n            t = state["step"]\n',
-       '            self.t = getattr(self, "t", 0) + 1\n            t = self.t\n')]),
+     [(ADAM, '            state["step"] += 1\n            t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]\n',
+       '            self.t = getattr(self, "t", 0) + 1\n            t, m, v = self.t, state["exp_avg"], state["exp_avg_sq"]\n')]),
     ("adam.step/weight-decay-ignored", "adam.step", [(ADAM, ADAM_DECAY, "            grad = p.grad\n")]),
     ("any/hyper-parameter-ignored", "adam.step",
      [(ADAM, "        beta1, beta2 = self.betas\n", "        beta1, beta2 = 0.9, 0.999\n")]),

@@ -61,6 +61,10 @@ CONV_CASES = [
     (1, 2, 3, 1, 0, 2, True, (2, 5, 5)),
     (4, 2, (1, 3), 2, (0, 1), 1, False, (3, 4, 9)),
     (2, 2, 3, 1, 3, 1, True, (1, 2, 2)),
+    # Stride 1 and fewer channels out than in: the input gradient as an unfold of grad_output with the kernel
+    # flipped (non-square, dilated); with padding beyond the kernel's extent, fold's view again.
+    (5, 2, (2, 3), 1, (1, 0), (2, 1), True, (2, 6, 7)),
+    (4, 3, 3, 1, (3, 1), 1, False, (2, 4, 5)),
 ]
 
 

@@ -59,8 +59,10 @@ class LeakyReLU(Module):
         check_input(self, input, "(*)")
         ### BEGIN SOLUTION
         self.save_for_backward(input)
-        # The positive part, plus the slope times the negative part (faster than torch.where on CPU).
-        return input.clamp(min=0) + self.negative_slope * input.clamp(max=0)
+        # The positive part, plus the slope times the negative part: for a slope up to 1 that is the larger of x
+        # and slope * x (for a larger slope, the smaller), two passes over memory where the clamps take four.
+        scaled = self.negative_slope * input
+        return torch.maximum(input, scaled) if self.negative_slope <= 1 else torch.minimum(input, scaled)
         ### END SOLUTION
 
     def backward(self, grad_output):
@@ -70,9 +72,14 @@ class LeakyReLU(Module):
         """
         ### BEGIN SOLUTION
         input = self.saved_for_backward()
-        # The derivative: 1 where the input was positive, negative_slope elsewhere (0 included).
-        positive = (input > 0).to(grad_output.dtype)
-        return grad_output * (self.negative_slope + (1 - self.negative_slope) * positive)
+        # The derivative: 1 where the input was positive, negative_slope elsewhere (0 included). sign() gives 1,
+        # 0 or -1; for a slope between -1 and 1, clamping that from below at the slope turns 0 and -1 into the
+        # slope: one pass over memory each, and the product in place, so no pass makes a tensor of its own.
+        if -1 <= self.negative_slope <= 1:
+            derivative = input.sign().clamp_(min=self.negative_slope)
+        else:
+            derivative = (input > 0).to(grad_output.dtype) * (1 - self.negative_slope) + self.negative_slope
+        return derivative.mul_(grad_output)
         ### END SOLUTION
 
     def extra_repr(self):

@@ -78,14 +78,20 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     N, C, H, W = input.shape
     (kh, kw), (dh, dw), (ph, pw), (sh, sw) = kernel_size, dilation, padding, stride
     padded_h, padded_w = H + 2 * ph, W + 2 * pw
-    padded = input.new_zeros(N, C, padded_h, padded_w)
-    padded[:, :, ph:ph + H, pw:pw + W] = input
-    # Patch (y, x) reads padded[n, c, y * sh + i * dh, x * sw + j * dw] at kernel offset (i, j). In the
-    # contiguous padded tensor a row is a step of padded_w elements and a channel a step of one plane, so
-    # all patches are one strided view (N, C, kh, kw, out_h, out_w) of it, copied once by reshape.
-    plane, row = padded_h * padded_w, padded_w
-    patches = padded.as_strided((N, C, kh, kw, out_h, out_w), (C * plane, plane, dh * row, dw, sh * row, sw))
-    return patches.reshape(N, C * kh * kw, out_h * out_w)
+    # The padded image with the samples as its last dimension in memory, (C, padded_h, padded_w, N): the N
+    # samples of a pixel sit side by side, so the copy below moves runs of N numbers or more, and the columns
+    # of the whole batch come out as one (C * kh * kw, L * N) matrix, which a convolution multiplies in one
+    # large matrix product instead of N small ones.
+    padded = input.new_zeros(C, padded_h, padded_w, N)
+    padded[:, ph:ph + H, pw:pw + W] = input.permute(1, 2, 3, 0)
+    # Patch (y, x) reads padded[c, y * sh + i * dh, x * sw + j * dw, n] at kernel offset (i, j). In memory a
+    # column is a step of N elements, a row of padded_w * N and a channel of one plane, so all patches are
+    # one strided view (C, kh, kw, out_h, out_w, N) of it, copied once by reshape.
+    column, row, plane = N, padded_w * N, padded_h * padded_w * N
+    patches = padded.as_strided((C, kh, kw, out_h, out_w, N),
+                                (plane, dh * row, dw * column, sh * row, sw * column, 1))
+    columns = patches.reshape(C * kh * kw, out_h * out_w, N)
+    return columns.permute(2, 0, 1)  # torch's layout (N, C * kh * kw, L), as a view: no copy
     ### END SOLUTION
 
 
@@ -125,10 +131,13 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     N, C = input.shape[0], input.shape[1] // patch
     (H, W), (kh, kw), (dh, dw), (ph, pw), (sh, sw) = output_size, kernel_size, dilation, padding, stride
     patches = input.reshape(N, C, kh, kw, out_h, out_w)
-    padded = input.new_zeros(N, C, H + 2 * ph, W + 2 * pw)
+    # The samples as the last dimension in memory, as unfold lays out its columns: each addition below then
+    # moves runs of N neighbouring numbers, where a stride would leave it single ones.
+    padded = input.new_zeros(C, H + 2 * ph, W + 2 * pw, N).permute(3, 0, 1, 2)
     for i in range(kh):
         for j in range(kw):
-            padded[:, :, i * dh:i * dh + sh * out_h:sh, j * dw:j * dw + sw * out_w:sw] += patches[:, :, i, j]
+            # add_ adds in place into the slice; `+=` would then also copy the slice onto itself.
+            padded[:, :, i * dh:i * dh + sh * out_h:sh, j * dw:j * dw + sw * out_w:sw].add_(patches[:, :, i, j])
     return padded[:, :, ph:ph + H, pw:pw + W]
     ### END SOLUTION
 
@@ -218,13 +227,17 @@ class Conv2d(_ConvNd):
                                           self.padding, self.stride)
         ### BEGIN SOLUTION
         N, _, H, W = input.shape
-        columns = unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)
-        self.save_for_backward(columns, (H, W))
-        # (out, in * kh * kw) @ (N, in * kh * kw, L): every output pixel is one row-column dot product.
-        output = self.weight.data.reshape(self.out_channels, -1) @ columns
+        columns = unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)  # (N, in kh kw, L)
+        # The columns of the whole batch as one matrix, (in * kh * kw, L * N) with the samples innermost: one
+        # large matrix product for all samples. (Our unfold keeps them in this order, so this is a view.)
+        column_matrix = columns.permute(1, 2, 0).flatten(1)
+        self.save_for_backward(column_matrix, (H, W))
+        # (out, in * kh * kw) @ (in * kh * kw, L * N): every output pixel is one row-column dot product.
+        output = self.weight.data.reshape(self.out_channels, -1) @ column_matrix
         if self.bias is not None:
             output += self.bias.data[:, None]
-        return output.reshape(N, self.out_channels, out_h, out_w)
+        # (out, L * N) is (out, H_out, W_out, N); the result is its (N, out, H_out, W_out) view.
+        return output.reshape(self.out_channels, out_h, out_w, N).permute(3, 0, 1, 2)
         ### END SOLUTION
 
     def backward(self, grad_output):
@@ -235,15 +248,27 @@ class Conv2d(_ConvNd):
         d loss / d bias (out_channels,) to bias.grad.
         """
         ### BEGIN SOLUTION
-        columns, input_size = self.saved_for_backward()
-        grad_rows = grad_output.flatten(2)  # (N, out, L)
-        # The same weights act at every patch position of every sample: sum over both.
-        self.weight.grad += (grad_rows @ columns.transpose(1, 2)).sum(dim=0).reshape(self.weight.shape)
+        column_matrix, (H, W) = self.saved_for_backward()
+        N, _, out_h, out_w = grad_output.shape
+        grad_matrix = grad_output.permute(1, 2, 3, 0).flatten(1)  # (out, L * N), ordered as forward's output
+        # The same weights act at every patch position of every sample: one product sums over both.
+        self.weight.grad += (grad_matrix @ column_matrix.T).reshape(self.weight.shape)
         if self.bias is not None:
-            self.bias.grad += grad_rows.sum(dim=(0, 2))
-        grad_columns = self.weight.data.reshape(self.out_channels, -1).T @ grad_rows
+            self.bias.grad += grad_matrix.sum(dim=1)
+        (kh, kw), (dh, dw), (ph, pw) = self.kernel_size, self.dilation, self.padding
+        margin = (dh * (kh - 1) - ph, dw * (kw - 1) - pw)
+        if self.stride == (1, 1) and min(margin) >= 0 and self.out_channels < self.in_channels:
+            # The second view of the same gradient: with stride 1 it is a convolution of grad_output, padded
+            # by margin, with the kernel flipped and its channels swapped. It unfolds out * kh * kw rows where
+            # fold would add in * kh * kw, so it is the cheaper view when the layer narrows the channels.
+            flipped = self.weight.data.flip(2, 3).transpose(0, 1).reshape(self.in_channels, -1)
+            grad_columns = unfold(grad_output, self.kernel_size, self.dilation, margin)  # (N, out kh kw, H W)
+            grad_input = flipped @ grad_columns.permute(1, 2, 0).flatten(1)  # (in, H * W * N)
+            return grad_input.reshape(self.in_channels, H, W, N).permute(3, 0, 1, 2)
+        grad_columns = self.weight.data.reshape(self.out_channels, -1).T @ grad_matrix  # (in kh kw, L * N)
         # A pixel inside several patches collects the gradient of each: fold adds the overlaps.
-        return fold(grad_columns, input_size, self.kernel_size, self.dilation, self.padding, self.stride)
+        return fold(grad_columns.unflatten(1, (out_h * out_w, N)).permute(2, 0, 1), (H, W), self.kernel_size,
+                    self.dilation, self.padding, self.stride)
         ### END SOLUTION
 
 
@@ -306,12 +331,15 @@ class ConvTranspose2d(_ConvNd):
         # output_padding >= stride creates (see the class docstring): zero pixels there give zero columns.
         grid_h, grid_w = _sliding_positions(self, (out_h, out_w), self.kernel_size, self.dilation,
                                             self.padding, self.stride)
-        grid = input.new_zeros(N, self.in_channels, grid_h, grid_w)
-        grid[:, :, :H, :W] = input
+        # The samples as the last dimension, as unfold lays out its columns, so that the pixels of the whole
+        # batch are one (in, grid_h * grid_w * N) matrix: one large matrix product instead of N small ones.
+        grid = input.new_zeros(self.in_channels, grid_h, grid_w, N)
+        grid[:, :H, :W] = input.permute(1, 2, 3, 0)
         self.save_for_backward(grid, (H, W))
-        # (in, out * kh * kw).T @ (N, in, grid_h * grid_w): one column of weights per input pixel.
-        columns = self.weight.data.reshape(self.in_channels, -1).T @ grid.flatten(2)
-        output = fold(columns, (out_h, out_w), self.kernel_size, self.dilation, self.padding, self.stride)
+        # (in, out * kh * kw).T @ (in, grid_h * grid_w * N): one column of weights per input pixel.
+        columns = self.weight.data.reshape(self.in_channels, -1).T @ grid.flatten(1)
+        output = fold(columns.unflatten(1, (grid_h * grid_w, N)).permute(2, 0, 1), (out_h, out_w),
+                      self.kernel_size, self.dilation, self.padding, self.stride)
         if self.bias is not None:
             output += self.bias.data[:, None, None]
         return output
@@ -329,13 +357,15 @@ class ConvTranspose2d(_ConvNd):
         # Each input pixel's weights landed on one patch of the output: unfold gathers those patches back,
         # one column per pixel of the grid (the input and forward's zero pixels).
         grad_columns = unfold(grad_output, self.kernel_size, self.dilation, self.padding, self.stride)
-        grid_rows = grid.flatten(2)
-        self.weight.grad += (grid_rows @ grad_columns.transpose(1, 2)).sum(dim=0).reshape(self.weight.shape)
+        grad_matrix = grad_columns.permute(1, 2, 0).flatten(1)  # (out * kh * kw, grid_h * grid_w * N)
+        # Forward multiplied the pixels by weight.reshape(in, -1).T: as for any matrix product, that factor's
+        # gradient is grad_matrix @ pixels.T, (out * kh * kw, in), transposed back to the weight's layout.
+        self.weight.grad += (grad_matrix @ grid.flatten(1).T).T.reshape(self.weight.shape)
         if self.bias is not None:
             self.bias.grad += grad_output.sum(dim=(0, 2, 3))
-        grad_grid = self.weight.data.reshape(self.in_channels, -1) @ grad_columns
+        grad_grid = self.weight.data.reshape(self.in_channels, -1) @ grad_matrix  # (in, grid_h * grid_w * N)
         # Only the input's own pixels, the top-left H x W of the grid, have a gradient to return.
-        return grad_grid.reshape(grid.shape)[:, :, :H, :W]
+        return grad_grid.reshape(grid.shape)[:, :H, :W].permute(3, 0, 1, 2)
         ### END SOLUTION
 
 

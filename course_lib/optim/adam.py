@@ -1,5 +1,7 @@
 """Adam: adaptive moment estimation (as torch.optim.Adam, without amsgrad)."""
 
+import torch
+
 from course_lib.optim.optimizer import Optimizer, refuse_options
 
 
@@ -28,13 +30,17 @@ class Adam(Optimizer):
         ### BEGIN SOLUTION
         beta1, beta2 = self.betas
         for p in self.params:
-            grad = p.grad + self.weight_decay * p.data
+            grad = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
             state = self.state[p]
-            state["step"] = state.get("step", 0) + 1
-            t = state["step"]
-            state["exp_avg"] = beta1 * state.get("exp_avg", 0) + (1 - beta1) * grad
-            state["exp_avg_sq"] = beta2 * state.get("exp_avg_sq", 0) + (1 - beta2) * grad**2
-            m_hat = state["exp_avg"] / (1 - beta1**t)
-            v_hat = state["exp_avg_sq"] / (1 - beta2**t)
-            p.data -= self.lr * m_hat / (v_hat.sqrt() + self.eps)
+            if not state:  # the first step: both averages start at zero
+                state.update(step=0, exp_avg=torch.zeros_like(p.data), exp_avg_sq=torch.zeros_like(p.data))
+            state["step"] += 1
+            t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+            # m = beta1 * m + (1 - beta1) * g and v = beta2 * v + (1 - beta2) * g**2, in place: each new tensor a
+            # formula makes costs about as much as its arithmetic, on the small tensors most parameters are.
+            m.mul_(beta1).add_(grad, alpha=1 - beta1)
+            v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            # p = p - lr * m_hat / (sqrt(v_hat) + eps), with m_hat's division by (1 - beta1**t) in the step size.
+            v_hat = v / (1 - beta2**t)
+            p.data.addcdiv_(m, v_hat.sqrt_().add_(self.eps), value=-self.lr / (1 - beta1**t))
         ### END SOLUTION
