@@ -25,12 +25,11 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
-
 from course_lib.check.hints import CATALOGUE
 from course_lib.grading.gradebook import read_json
 from course_lib.grading.names import clean, from_csv_cell
 from course_lib.grading.records import read_records, records_path
+from course_lib.grading.report import template
 
 EXERCISE_STATUSES = ("ok", "timeout", "crashed", "invalid", "review")
 LOST = {"timeout": "timeout", "crashed": "crashed", "not run": "crashed"}
@@ -122,7 +121,7 @@ class ClassReport:
     def html(self):
         totals = [float(row["total"]) for row in self.rows.values()]
         most = sum(self.exercise_points.values())
-        return template().render(numbers=self.numbers, gradebook=self.gradebook.name, most=most,
+        return template("class_report.html").render(numbers=self.numbers, gradebook=self.gradebook.name, most=most,
                                  distribution=score_plot(totals, most),
                                  pass_rates=pass_rate_plot(self.numbers["exercises"]),
                                  common=self.most_common_mistakes(), weakest=self.weakest_exercise())
@@ -183,9 +182,3 @@ def pass_rate_plot(exercises):
     axes.set_title("Pass rate per exercise")
     return png(figure)
 
-
-@functools.cache
-def template():
-    environment = jinja2.Environment(loader=jinja2.PackageLoader("course_lib.grading"), autoescape=True,
-                                     trim_blocks=True, lstrip_blocks=True)
-    return environment.get_template("class_report.html")

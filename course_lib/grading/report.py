@@ -25,7 +25,7 @@ def write_feedback(folder, graded):
     blocks = feedback_blocks(graded)
     name = feedback_name(graded.student)
     write_atomically(folder / f"{name}.md", render_markdown(blocks))
-    write_atomically(folder / f"{name}.html", template().render(title=f"Feedback for {graded.student}",
+    write_atomically(folder / f"{name}.html", template("feedback.html").render(title=f"Feedback for {graded.student}",
                                                                   blocks=blocks))
 
 
@@ -124,7 +124,8 @@ def clean_printed(text):
 
 
 @functools.cache
-def template():
+def template(name):
+    """The grader's page template ``name`` (templates/): Jinja2, every value escaped."""
     environment = jinja2.Environment(loader=jinja2.PackageLoader("course_lib.grading"), autoescape=True,
                                      trim_blocks=True, lstrip_blocks=True)
-    return environment.get_template("feedback.html")
+    return environment.get_template(name)
